@@ -1,0 +1,44 @@
+# Each target sets itself up: a fresh clone needs only python3 (3.11+), cargo and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FOXML_HOME ?= $(CURDIR)/var
+export DAGSTER_HOME ?= $(FOXML_HOME)/dagster
+# One interpreter for every build, so cargo does not rebuild PyO3 for another Python.
+export PYO3_PYTHON := $(CURDIR)/$(BIN)/python
+STAMP := $(VENV)/.installed
+RUST_SOURCES := native_ext/Cargo.toml $(shell find native_ext/src -name '*.rs' 2>/dev/null)
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
+.PHONY: setup run test ui bench clean
+
+setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(STAMP): pyproject.toml $(RUST_SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+run: setup  ## materialize the whole graph on the bundled sample and print a summary
+	$(BIN)/foxml run
+
+test: setup  ## Rust kernel tests, then the Python suite (unit, integration, e2e)
+	cargo test --quiet --manifest-path native_ext/Cargo.toml
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT)
+	$(BIN)/foxml register
+	$(BIN)/dagster dev -w workspace.yaml --host $(UI_HOST) --port $(UI_PORT)
+
+bench: setup  ## kernel and stage benchmarks; writes benchmarks/results.md
+	$(BIN)/python benchmarks/run.py
+
+clean:  ## remove everything a run wrote (keeps the environment)
+	rm -rf $(FOXML_HOME)

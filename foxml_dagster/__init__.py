@@ -1,0 +1,1 @@
+"""foxml-dagster: DAG-orchestrated research and training platform for price prediction."""

@@ -1,0 +1,149 @@
+"""Typed experiment configuration, loaded from YAML and validated once at the edge.
+
+Each stage's settings live in the module that uses them when that module is the natural owner
+(risk limits in signals, costs in backtest); this file composes them into one experiment.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from foxml_dagster.backtest import BacktestConfig
+from foxml_dagster.paths import REPO_ROOT
+from foxml_dagster.signals import RiskLimits
+
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "experiment.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used, with the file and field named."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnMap(_Strict):
+    """Source column name for each canonical bar column."""
+
+    symbol: str | None = "symbol"
+    ts: str = "ts"
+    open: str = "open"
+    high: str = "high"
+    low: str = "low"
+    close: str = "close"
+    volume: str = "volume"
+    adj_close: str | None = None
+
+
+class DataConfig(_Strict):
+    source: Literal["sample", "files"] = "sample"
+    symbols: list[str] = Field(default_factory=list)
+    landing_dir: str = "landing"
+    timezone: str | None = None
+    adjust_prices: bool = True
+    start: date | None = None
+    end: date | None = None
+    columns: ColumnMap = ColumnMap()
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> DataConfig:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+
+class FeaturesConfig(_Strict):
+    set: str = "baseline"
+
+
+class TripleBarrierConfig(_Strict):
+    horizon: int = Field(10, ge=1)
+    vol_window: int = Field(20, ge=2)
+    profit_taking: float = Field(1.5, gt=0)
+    stop_loss: float = Field(1.5, gt=0)
+
+
+class LabelsConfig(_Strict):
+    triple_barrier: TripleBarrierConfig = TripleBarrierConfig()
+    forward_return_horizons: list[int] = Field(default_factory=lambda: [5])
+
+    @model_validator(mode="after")
+    def _horizons_positive(self) -> LabelsConfig:
+        bad = [h for h in self.forward_return_horizons if h < 1]
+        if bad:
+            raise ValueError(f"forward_return_horizons must be >= 1, got {bad}")
+        return self
+
+
+class SplitsConfig(_Strict):
+    n_folds: int = Field(5, ge=2)
+    embargo_pct: float = Field(0.01, ge=0, lt=0.5)
+
+
+class SelectionConfig(_Strict):
+    max_abs_corr: float = Field(0.95, gt=0, le=1)
+    leak_corr: float = Field(0.5, gt=0, le=1)
+
+
+class TrainingConfig(_Strict):
+    seed: int = 7
+    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
+
+
+class SignalsConfig(_Strict):
+    gain: float = Field(4.0, gt=0)
+    risk: RiskLimits = RiskLimits()
+
+
+class ExecutionConfig(_Strict):
+    capital: float = Field(100_000.0, gt=0)
+
+
+class ExperimentConfig(_Strict):
+    data: DataConfig = DataConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    labels: LabelsConfig = LabelsConfig()
+    splits: SplitsConfig = SplitsConfig()
+    selection: SelectionConfig = SelectionConfig()
+    training: TrainingConfig = TrainingConfig()
+    signals: SignalsConfig = SignalsConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+
+
+def config_path() -> Path:
+    """The experiment file in force: $FOXML_CONFIG, else configs/experiment.yaml."""
+    return Path(os.environ.get("FOXML_CONFIG", DEFAULT_CONFIG))
+
+
+def load_experiment(path: Path | str | None = None) -> ExperimentConfig:
+    """Read and validate an experiment file; raise ConfigError naming the file and field."""
+    path = Path(path) if path is not None else config_path()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experiment file not found; set FOXML_CONFIG or create it") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc)) from None
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        lines.append(f"{path}: {field}: {err['msg']}{got}")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource.
+
+This is the one module of the library that imports Dagster; it only assembles.
+"""
+
+import dagster as dg
+
+from assets import (
+    backtest,
+    dataset,
+    ensemble,
+    evaluation,
+    execution,
+    features,
+    ingest,
+    labels,
+    normalize,
+    selection,
+    signals,
+    splits,
+    training,
+)
+from foxml_dagster.config import load_experiment
+from jobs.pipeline import daily_refresh, full_pipeline, symbol_refresh
+from resources.home import Experiment, FoxmlHome
+from resources.lake import LakeIOManager
+from resources.sources import MarketData
+from sensors.landing import landing_files
+
+STAGES = [ingest, normalize, features, labels, dataset, splits, selection, training, evaluation, ensemble, signals, backtest, execution]
+
+
+def build_definitions() -> dg.Definitions:
+    load_experiment()  # fail the code location at load, naming the file and field
+    all_assets = dg.load_assets_from_modules(STAGES)
+    groups = {
+        key.path[-1]: group
+        for assets_def in all_assets
+        for key, group in assets_def.group_names_by_key.items()
+    }
+    home = FoxmlHome()
+    experiment = Experiment()
+    return dg.Definitions(
+        assets=all_assets,
+        jobs=[full_pipeline, symbol_refresh],
+        schedules=[daily_refresh],
+        sensors=[landing_files],
+        resources={
+            "io_manager": LakeIOManager(home=home, groups=groups),
+            "home": home,
+            "experiment": experiment,
+            "market_data": MarketData(experiment=experiment, home=home),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,152 @@
+"""Scores of out-of-fold (or ensemble) predictions, per fold and pooled.
+
+Every metric is computed on test rows only (the predictions frame holds nothing else), so these
+are out-of-sample numbers. Samples of different symbols at one `ts`, and labels whose horizons
+overlap, are not independent: treat the statistics as rankings between models, not as p-values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+__all__ = ["SCORES_SCHEMA", "POOLED_FOLD", "score_predictions"]
+
+#: `fold` value of the rows that pool all folds of a (family, target).
+POOLED_FOLD = -1
+
+#: Probabilities are clipped to [eps, 1 - eps] inside log loss, so one confident miss is finite.
+LOG_LOSS_EPS = 1e-7
+
+SCORES_SCHEMA: dict[str, pl.DataType] = {
+    "family": pl.String(),
+    "target": pl.String(),
+    "fold": pl.Int32(),
+    "n": pl.Int64(),
+    "base_rate": pl.Float64(),
+    "auc": pl.Float64(),
+    "log_loss": pl.Float64(),
+    "accuracy": pl.Float64(),
+    "ic": pl.Float64(),
+    "sign_mean_ret": pl.Float64(),
+    "sign_sharpe": pl.Float64(),
+}
+
+
+def score_predictions(
+    predictions: pl.DataFrame,
+    frame: pl.DataFrame,
+    *,
+    cost_bps: float = 0.0,
+    periods_per_year: int = 252,
+) -> pl.DataFrame:
+    """One row per (family, target, fold), plus one per (family, target) with fold = -1 (pooled).
+
+    `predictions` follows the predictions contract; the realised return `ret` of each sample is
+    joined from `frame` (the training_frame) on (target, symbol, ts). Columns:
+
+    - n: number of scored samples.
+    - base_rate: share of samples with y_true = 1 (the AUC/accuracy baseline to beat).
+    - auc: ROC AUC of y_score against y_true (sklearn.roc_auc_score): the probability that a
+      random up-sample scores above a random not-up sample. 0.5 is no skill. Null when the
+      group holds a single class (AUC undefined).
+    - log_loss: mean binary cross-entropy, natural log, probabilities clipped to
+      [1e-7, 1 - 1e-7]. A constant 0.5 forecast scores ln 2 ~ 0.693. Lower is better.
+    - accuracy: share of samples where (y_score > 0.5) equals y_true; a score of exactly 0.5
+      counts as a "not up" call.
+    - ic: information coefficient, the Spearman rank correlation between y_score and the
+      realised return `ret` (ties averaged). Null when either side is constant or n < 2.
+    - sign_mean_ret: mean per-sample return of the sign strategy
+      r_i = sign(y_score_i - 0.5) * ret_i - cost_bps / 1e4 * |sign(y_score_i - 0.5)|.
+    - sign_sharpe: mean(r) / std(r, ddof=1) * sqrt(periods_per_year) of that per-sample
+      strategy. With the default cost_bps = 0 it is a *gross, cost-free* figure. `cost_bps` is
+      charged once per sample with a non-zero position (think of it as a round trip per bet).
+      Samples are treated as one period each, although they overlap across symbols and label
+      horizons, so this is a diagnostic for comparing models, not a portfolio Sharpe; the
+      backtest stage gives the tradable number. Null when n < 2 or std(r) = 0.
+    """
+    if cost_bps < 0:
+        raise ValueError(f"cost_bps must be >= 0, got {cost_bps}")
+    if periods_per_year <= 0:
+        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
+    needed = ["family", "target", "fold", "symbol", "ts", "y_true", "y_score"]
+    missing = [c for c in needed if c not in predictions.columns]
+    if missing:
+        raise ValueError(f"predictions: required column(s) {missing} missing")
+    missing = [c for c in ("target", "symbol", "ts", "ret") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"training_frame: required column(s) {missing} missing")
+
+    rets = frame.select("target", "symbol", "ts", "ret").unique(["target", "symbol", "ts"], keep="first")
+    joined = predictions.join(rets, on=["target", "symbol", "ts"], how="left")
+    n_missing = joined.get_column("ret").null_count()
+    if n_missing:
+        raise ValueError(
+            f"{n_missing} prediction rows have no matching (target, symbol, ts) with a `ret` in the "
+            "training_frame; score predictions against the frame they were made from"
+        )
+
+    rows: list[dict] = []
+    joined = joined.sort("family", "target", "fold", "symbol", "ts")
+    for (family, target), group in joined.group_by(["family", "target"], maintain_order=True):
+        for (fold,), fold_group in group.group_by(["fold"], maintain_order=True):
+            rows.append(_score(family, target, int(fold), fold_group, cost_bps, periods_per_year))
+        rows.append(_score(family, target, POOLED_FOLD, group, cost_bps, periods_per_year))
+
+    if not rows:
+        return pl.DataFrame(schema=SCORES_SCHEMA)
+    return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold")
+
+
+def _score(
+    family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int
+) -> dict:
+    y = group.get_column("y_true").to_numpy().astype(np.int64)
+    p = group.get_column("y_score").to_numpy().astype(np.float64)
+    ret = group.get_column("ret").to_numpy().astype(np.float64)
+    n = len(y)
+
+    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+    pc = np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    log_loss = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
+    accuracy = float(np.mean((p > 0.5).astype(np.int64) == y))
+
+    position = np.sign(p - 0.5)
+    strat = position * ret - cost_bps / 1e4 * np.abs(position)
+    sharpe = None
+    if n >= 2:
+        sd = float(np.std(strat, ddof=1))
+        if sd > 0:
+            sharpe = float(np.mean(strat) / sd * math.sqrt(periods_per_year))
+
+    return {
+        "family": family,
+        "target": target,
+        "fold": fold,
+        "n": n,
+        "base_rate": float(np.mean(y)),
+        "auc": auc,
+        "log_loss": log_loss,
+        "accuracy": accuracy,
+        "ic": _spearman(p, ret),
+        "sign_mean_ret": float(np.mean(strat)),
+        "sign_sharpe": sharpe,
+    }
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation (average ranks for ties); None when undefined."""
+    if len(a) < 2:
+        return None
+    ra = rankdata(a)
+    rb = rankdata(b)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    if denom == 0:
+        return None
+    return float(ra @ rb / denom)

@@ -1,0 +1,62 @@
+"""Detect features that read the future, by recomputing them on truncated and perturbed bars.
+
+A causal feature's value at ts depends only on bars at or before ts. So (1) cutting the data at
+any time must not change any value before the cut, and (2) changing bars after a time must not
+change any value up to it. Both are checked for every spec; either failure names the feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from foxml_dagster.features.compute import compute_features
+from foxml_dagster.features.registry import FeatureSpec
+
+
+@dataclass(frozen=True)
+class LookaheadFinding:
+    feature: str
+    probe: str  # "truncate" or "perturb"
+    cut: object  # the timestamp after which the data was cut or changed
+    changed_rows: int
+
+
+def find_lookahead(
+    bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, n_cuts: int = 3, seed: int = 0
+) -> list[LookaheadFinding]:
+    """Every (feature, probe, cut) where values up to the cut changed; empty for causal specs."""
+    bars = bars.sort("symbol", "ts")
+    stamps = bars["ts"].unique().sort()
+    if stamps.len() < 3:
+        return []
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(np.arange(1, stamps.len() - 1), size=min(n_cuts, stamps.len() - 2), replace=False)
+    reference = compute_features(bars, specs)
+    findings = []
+    for cut in stamps.gather(np.sort(picks)).to_list():
+        before = pl.col("ts") <= cut
+        expected = reference.filter(before)
+        truncated = compute_features(bars.filter(before), specs)
+        findings += _diff(expected, truncated, specs, "truncate", cut)
+        after = ~before
+        shocked = bars.with_columns(
+            pl.when(after).then(pl.col(c) * 1.5).otherwise(pl.col(c)) for c in ("open", "high", "low", "close", "volume")
+        )
+        perturbed = compute_features(shocked, specs).filter(before)
+        findings += _diff(expected, perturbed, specs, "perturb", cut)
+    return findings
+
+
+def _diff(expected: pl.DataFrame, actual: pl.DataFrame, specs, probe: str, cut) -> list[LookaheadFinding]:
+    found = []
+    for spec in specs:
+        a = expected[spec.name].to_numpy()
+        b = actual[spec.name].to_numpy()
+        same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-12)
+        if not same.all():
+            found.append(LookaheadFinding(spec.name, probe, cut, int((~same).sum())))
+    return found

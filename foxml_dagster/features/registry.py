@@ -1,0 +1,58 @@
+"""The feature registry: each feature declares its name, parameters, inputs, warm-up and meaning.
+
+A feature's `compute` receives a `Panel` (float64 columns of bars sorted by symbol then ts, plus
+the symbol group offsets) and returns one float64 array of the panel's length. It must be causal:
+the value at row i may read rows of its own symbol up to and including i, never later ones.
+Warm-up values are NaN (stored as null), never back-filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from foxml_dagster.features.panel import Panel
+
+Compute = Callable[[Panel], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    compute: Compute
+    inputs: tuple[str, ...]
+    warmup: int
+    description: str
+    params: dict[str, int | float] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, FeatureSpec] = {}
+_SETS: dict[str, list[str]] = {}
+
+
+def register_feature(spec: FeatureSpec, *, sets: tuple[str, ...] = ()) -> FeatureSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"feature {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    for name in sets:
+        _SETS.setdefault(name, []).append(spec.name)
+    return spec
+
+
+def feature_sets() -> dict[str, list[str]]:
+    _load_builtin()
+    return {name: list(members) for name, members in _SETS.items()}
+
+
+def feature_set(name: str) -> list[FeatureSpec]:
+    """The specs of a named set, in registration order."""
+    _load_builtin()
+    if name not in _SETS:
+        raise KeyError(f"unknown feature set {name!r}; known sets: {sorted(_SETS)}")
+    return [_REGISTRY[member] for member in _SETS[name]]
+
+
+def _load_builtin() -> None:
+    from foxml_dagster.features import baseline  # noqa: F401  (registers on import)

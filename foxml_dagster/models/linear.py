@@ -1,0 +1,76 @@
+"""Regularised logistic regression as the "logistic" family."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from foxml_dagster.models.registry import ModelFamily, register_family
+
+
+@register_family("logistic")
+class LogisticFamily(ModelFamily):
+    """StandardScaler -> L2 LogisticRegression, as one scikit-learn Pipeline.
+
+    The scaler is part of the model: its means and standard deviations come only from the rows
+    given to `fit` (the training fold), never from the test fold. `C` is the inverse L2 strength.
+    Sample weights go to the logistic loss; the scaler is fitted unweighted.
+    """
+
+    default_params: ClassVar[dict[str, Any]] = {
+        "C": 1.0,
+        "max_iter": 1000,
+        "tol": 1e-6,
+    }
+    _pipeline: Pipeline | None = None  # set by fit / load
+
+    def _validate_params(self) -> None:
+        if not float(self.params["C"]) > 0:
+            raise ValueError(f"C must be > 0, got {self.params['C']}")
+        if int(self.params["max_iter"]) < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.params['max_iter']}")
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
+        pipeline = Pipeline(
+            [
+                ("scaler", StandardScaler()),
+                (
+                    "logistic",
+                    LogisticRegression(
+                        C=float(self.params["C"]),
+                        max_iter=int(self.params["max_iter"]),
+                        tol=float(self.params["tol"]),
+                        random_state=self.seed,
+                    ),
+                ),
+            ]
+        )
+        pipeline.fit(X, y, logistic__sample_weight=sample_weight)
+        self._pipeline = pipeline
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        assert self._pipeline is not None
+        proba = self._pipeline.predict_proba(X)
+        # Column of class 1, looked up rather than assumed.
+        return proba[:, list(self._pipeline.classes_).index(1)]
+
+    def _dump_state(self) -> bytes:
+        # pickle of our own fitted Pipeline; see ModelFamily.load for why that is acceptable.
+        assert self._pipeline is not None
+        return pickle.dumps(self._pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _load_state(self, state: bytes) -> None:
+        self._pipeline = pickle.loads(state)  # noqa: S301 - our own artifact
+
+    def coefficients(self) -> np.ndarray:
+        """Coefficients on the standardised features (zeros for a constant model)."""
+        if self._pipeline is None or self.constant_score_ is not None:
+            if self.n_features_ is None:
+                raise RuntimeError("model is not fitted")
+            return np.zeros(self.n_features_)
+        return self._pipeline.named_steps["logistic"].coef_.reshape(-1).copy()

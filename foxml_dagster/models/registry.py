@@ -1,0 +1,259 @@
+"""Model-family registry and the `ModelFamily` base class every family implements.
+
+A *family* is a kind of binary classifier of "label == 1" (an up move). Families register
+themselves by name with `@register_family("name")`; the training stage, the Dagster partitions
+of `trained_models` and the configs all refer to families by that name.
+
+Every family follows the same fit/predict shape:
+
+    model = get_family("lightgbm")(seed=0, num_leaves=31)
+    model.fit(X, y, sample_weight=w)      # X: float64 (n, k), y: {0, 1}, w: > 0
+    p = model.predict_score(X_test)       # P(y = 1), float64 (n,)
+    model.save(path); same = type(model).load(path)
+
+Anything stateful that is learned from data (scalers, selectors, trees) lives *inside* the model
+and is fitted only on the rows handed to `fit`, so a model fitted on a training fold never sees
+the test fold.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self, TypeVar
+
+import numpy as np
+
+__all__ = [
+    "ModelFamily",
+    "get_family",
+    "register_family",
+    "registered_families",
+]
+
+_REGISTRY: dict[str, type[ModelFamily]] = {}
+
+#: Bumped when the on-disk layout written by `ModelFamily.save` changes incompatibly.
+ARTIFACT_FORMAT_VERSION = 1
+
+F = TypeVar("F", bound="type[ModelFamily]")
+
+
+def register_family(name: str) -> Callable[[F], F]:
+    """Class decorator: register a `ModelFamily` subclass under `name`.
+
+    Registering a different class under a name already taken raises ValueError (two families
+    silently shadowing each other would make results depend on import order).
+    """
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"family name {name!r} must be non-empty and alphanumeric (- and _ allowed)")
+
+    def decorator(cls: F) -> F:
+        if not (isinstance(cls, type) and issubclass(cls, ModelFamily)):
+            raise TypeError(f"@register_family({name!r}) must decorate a ModelFamily subclass, got {cls!r}")
+        existing = _REGISTRY.get(name)
+        # Re-importing the same module (reloads, notebooks) re-registers the "same" class.
+        if existing is not None and _qualified(existing) != _qualified(cls):
+            raise ValueError(
+                f"model family {name!r} is already registered by {_qualified(existing)}; "
+                f"cannot register {_qualified(cls)} under the same name"
+            )
+        cls.family = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_family(name: str) -> type[ModelFamily]:
+    """The class registered under `name`; KeyError naming the registered families otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown model family {name!r}; registered families: {registered_families()}"
+        ) from None
+
+
+def registered_families() -> list[str]:
+    """Names of all registered families, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class ModelFamily(abc.ABC):
+    """Base class of a binary classifier family.
+
+    Subclasses declare `default_params` (every accepted parameter and its default) and implement
+    `_fit`, `_predict` and the `_dump_state` / `_load_state` pair used by `save` / `load`.
+
+    Degenerate training data: when the `y` given to `fit` holds a single class there is nothing to
+    learn, so the model predicts that class's probability (0.0 or 1.0) for every row instead of
+    crashing. `describe()["constant_score"]` reports it.
+    """
+
+    family: ClassVar[str] = "<unregistered>"
+    default_params: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, *, seed: int = 0, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.default_params))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} (family {self.family!r}) got unknown parameter(s) {unknown}; "
+                f"accepted parameters: {sorted(self.default_params)}"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        self.seed = int(seed)
+        self.params: dict[str, Any] = {**self.default_params, **params}
+        self._validate_params()
+        self.n_features_: int | None = None
+        self.constant_score_: float | None = None
+
+    # ----------------------------------------------------------------- subclass hooks
+
+    def _validate_params(self) -> None:  # noqa: B027 - optional hook
+        """Raise ValueError for out-of-range parameters; called from __init__."""
+
+    @abc.abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
+        """Fit on rows with both classes present."""
+
+    @abc.abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """P(y = 1) for each row of X."""
+
+    @abc.abstractmethod
+    def _dump_state(self) -> bytes:
+        """The fitted estimator as bytes."""
+
+    @abc.abstractmethod
+    def _load_state(self, state: bytes) -> None:
+        """Inverse of `_dump_state`."""
+
+    # ----------------------------------------------------------------- public API
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
+        """Fit on `X` (n, k) float, `y` (n,) in {0, 1}, optional `sample_weight` (n,) > 0."""
+        X = _as_matrix(X, "X")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"y must be 1-D with {len(X)} rows (one per row of X), got shape {y.shape}")
+        if len(y) == 0:
+            raise ValueError("cannot fit on zero rows")
+        classes = np.unique(y)
+        if not np.isin(classes, (0, 1)).all():
+            raise ValueError(f"y must be binary in {{0, 1}}, found values {classes.tolist()}")
+        y = y.astype(np.int8)
+        if sample_weight is None:
+            w = np.ones(len(y), dtype=np.float64)
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != y.shape:
+                raise ValueError(f"sample_weight must have shape {y.shape}, got {w.shape}")
+            if not np.isfinite(w).all() or (w <= 0).any():
+                raise ValueError("sample_weight must be finite and > 0")
+        self.n_features_ = X.shape[1]
+        if len(classes) == 1:
+            self.constant_score_ = float(classes[0])
+        else:
+            self.constant_score_ = None
+            self._fit(X, y, w)
+        return self
+
+    def predict_score(self, X: np.ndarray) -> np.ndarray:
+        """P(y = 1) for each row of X, float64 of shape (n,)."""
+        if self.n_features_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+        X = _as_matrix(X, "X")
+        if X.shape[1] != self.n_features_:
+            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.n_features_}")
+        if self.constant_score_ is not None:
+            return np.full(len(X), self.constant_score_, dtype=np.float64)
+        return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
+
+    def describe(self) -> dict[str, Any]:
+        """Family name, seed and full parameter set (defaults included), plus fit facts."""
+        return {
+            "family": self.family,
+            "seed": self.seed,
+            "params": dict(self.params),
+            "n_features": self.n_features_,
+            "constant_score": self.constant_score_,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model to `path` atomically (temp file in the same dir + os.replace).
+
+        Readers never see a half-written file: either the old artifact or the new one.
+        """
+        if self.n_features_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; nothing to save")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "family": self.family,
+            "seed": self.seed,
+            "params": self.params,
+            "n_features": self.n_features_,
+            "constant_score": self.constant_score_,
+            "state": None if self.constant_score_ is not None else self._dump_state(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelFamily:
+        """Read a model written by `save`.
+
+        The artifact is a pickle. Unpickling runs code chosen by the file's author, so this is
+        safe only for files we wrote ourselves (our own `models/` store under FOXML_HOME); never
+        load a model file from an untrusted source. Called on the base class it dispatches to the
+        family recorded in the file; called on a family class it also checks the family matches.
+        """
+        path = Path(path)
+        with path.open("rb") as fh:
+            payload = pickle.load(fh)  # noqa: S301 - our own artifact, see docstring
+        if not isinstance(payload, dict) or payload.get("format_version") != ARTIFACT_FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: not a foxml model artifact of format version {ARTIFACT_FORMAT_VERSION}"
+            )
+        family_cls = get_family(payload["family"])
+        if cls is not ModelFamily and family_cls is not cls:
+            raise TypeError(f"{path}: holds a {payload['family']!r} model, not {cls.family!r}")
+        model = family_cls(seed=payload["seed"], **payload["params"])
+        model.n_features_ = payload["n_features"]
+        model.constant_score_ = payload["constant_score"]
+        if payload["state"] is not None:
+            model._load_state(payload["state"])
+        return model
+
+    def __repr__(self) -> str:
+        overrides = {k: v for k, v in self.params.items() if self.default_params.get(k) != v}
+        return f"{type(self).__name__}(seed={self.seed}, {overrides})"
+
+
+def _as_matrix(X: np.ndarray, name: str) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows, features), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinite values; impute or drop them before fitting")
+    return X

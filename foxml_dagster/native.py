@@ -1,0 +1,297 @@
+"""Fast row-loop kernels (Rust, ``foxml_dagster._native``) behind a typed numpy facade.
+
+Import this module, not ``_native``: names, defaults, input conversion and documentation live here.
+Where TA-Lib has the same indicator, the name and parameters follow TA-Lib (``timeperiod``,
+``nbdev``) and so does the arithmetic, except where a docstring says otherwise.
+
+Conventions shared by every function
+------------------------------------
+**Groups (symbols).** A panel of many symbols is passed as one flat array sorted by
+(symbol, ts), plus ``offsets``: an int64 array of ``n_groups + 1`` group start positions that
+starts at 0, never decreases, and ends at ``len(values)``. Group ``k`` is
+``values[offsets[k]:offsets[k + 1]]``; empty groups are allowed. Every group is computed as if it
+were its own series: no window, recursion or search ever crosses into the next group.
+``offsets=None`` means one group spanning the whole array. Build offsets from a symbol column
+with :func:`group_offsets`. Invalid offsets raise ``ValueError`` saying what is wrong.
+
+**Warm-up.** Outputs have the input's length. Positions without enough history are NaN, never
+back-filled, so every value is causal: it uses rows up to and including its own.
+
+**Gaps.** A non-finite input (NaN, +inf or -inf) is a gap. Rolling windows touching a gap give
+NaN. Recursive smoothers (``ema``, ``wilder``, ``rsi``) restart after a gap: the values after it
+are treated as a new series with a fresh warm-up (TA-Lib instead lets one NaN poison the rest of
+the series).
+
+**Inputs.** Data arguments accept any 1-D array-like of real numbers (numpy array, list, polars
+or pandas Series): integer and float32 data are converted to contiguous float64, non-contiguous
+arrays (``x[::2]``) are copied; contiguous float64 arrays are used without copying. Anything
+that is not 1-D, or whose dtype is not integer or float (bool, object, str, complex, datetime),
+raises ``TypeError``. Window lengths and periods are integers >= 1 (``ValueError`` otherwise);
+arrays that must be aligned but differ in length raise ``ValueError``.
+
+**Threads.** Kernels release the GIL, so threads can run them in parallel. Do not mutate an
+input array from another thread while a kernel reads it.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from foxml_dagster import _native
+
+__all__ = [
+    "TripleBarrier",
+    "ema",
+    "group_offsets",
+    "rolling_std",
+    "rsi",
+    "sma",
+    "stddev",
+    "triple_barrier",
+    "wilder",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Int64Array = npt.NDArray[np.int64]
+Int8Array = npt.NDArray[np.int8]
+
+_REAL_KINDS = "iuf"  # numpy dtype kinds accepted as data: signed, unsigned, float
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class TripleBarrier(NamedTuple):
+    """Per-bar outcome of :func:`triple_barrier`; unpacks as ``(touch_index, ret, barrier)``."""
+
+    touch_index: Int64Array
+    """Absolute index of the bar that decided the label, or -1 when the outcome is unknown."""
+    ret: FloatArray
+    """Log return ``ln(close[touch_index] / close[i])``; NaN when unknown."""
+    barrier: Int8Array
+    """+1 upper barrier, -1 lower barrier, 0 vertical barrier (or unknown: see touch_index)."""
+
+
+def group_offsets(symbols: npt.ArrayLike) -> Int64Array:
+    """Offsets of the consecutive runs of equal labels in ``symbols``.
+
+    ``symbols`` is a 1-D array or Series of group labels (e.g. the ``symbol`` column of a frame
+    sorted by (symbol, ts)). Each label must form one consecutive run; the order of the runs does
+    not matter. Returns int64 ``[0, start_1, ..., start_k, len(symbols)]``, or ``[0]`` for empty
+    input.
+
+    Raises:
+        ValueError: a label reappears after another label (the input is not grouped).
+        TypeError: ``symbols`` is not 1-D.
+    """
+    labels = np.asarray(symbols)
+    if labels.ndim != 1:
+        raise TypeError(f"symbols must be 1-D, got an array of shape {labels.shape}")
+    n = len(labels)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(labels[1:] != labels[:-1]) + 1))
+    first_start: dict[object, int] = {}
+    for start, label in zip(starts.tolist(), labels[starts].tolist(), strict=True):
+        if label in first_start:
+            raise ValueError(
+                f"symbols are not grouped: {label!r} starts a run at row {first_start[label]} "
+                f"and again at row {start}; sort the frame by (symbol, ts) first"
+            )
+        first_start[label] = start
+    return np.append(starts, n).astype(np.int64)
+
+
+def ema(
+    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Exponential moving average (TA-Lib ``EMA``).
+
+    ``alpha = 2 / (timeperiod + 1)``, seeded with the simple mean of the first ``timeperiod``
+    values: the first output sits at index ``timeperiod - 1`` of each group, and equals TA-Lib's
+    output to rounding. After a NaN/inf input the average restarts with a fresh warm-up.
+    """
+    return _native.ema(
+        _as_series(values, "values"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def wilder(
+    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Wilder smoothing: ``s = (s * (timeperiod - 1) + x) / timeperiod``, i.e. alpha = 1/n.
+
+    Seeded like TA-Lib's RSI and ATR with the simple mean of the first ``timeperiod`` values, so
+    the first output sits at index ``timeperiod - 1`` of each group. After a NaN/inf input the
+    average restarts with a fresh warm-up.
+    """
+    return _native.wilder(
+        _as_series(values, "values"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def rsi(
+    close: npt.ArrayLike, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Relative strength index with Wilder smoothing (TA-Lib ``RSI``), in [0, 100].
+
+    The mean gain and mean loss of the first ``timeperiod`` price changes seed Wilder averages,
+    so the first value sits at index ``timeperiod`` of each group (it needs ``timeperiod``
+    changes). ``RSI = 100 * avg_gain / (avg_gain + avg_loss)``: 100 when there are only gains,
+    0 when there are only losses.
+
+    Differences from TA-Lib:
+        * Flat prices (average gain and loss both exactly 0) give 50, a neutral reading. TA-Lib
+          gives 0 whenever ``avg_gain + avg_loss < 1e-8`` in absolute terms, which depends on
+          the price scale and reads as "maximally oversold".
+        * ``timeperiod=1`` is accepted (TA-Lib requires >= 2).
+        * A NaN/inf close restarts the warm-up on the closes after it.
+    """
+    return _native.rsi(
+        _as_series(close, "close"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def sma(
+    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling mean over ``timeperiod`` values (TA-Lib ``SMA``).
+
+    The first output sits at index ``timeperiod - 1`` of each group; windows touching a NaN/inf
+    input are NaN.
+    """
+    return _native.sma(
+        _as_series(values, "values"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def stddev(
+    values: npt.ArrayLike,
+    *,
+    timeperiod: int,
+    nbdev: float = 1.0,
+    offsets: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Rolling population standard deviation times ``nbdev`` (TA-Lib ``STDDEV``: divides by n).
+
+    Windows touching a NaN/inf input are NaN. Computed in O(n) with periodic exact recomputes,
+    so it does not drift on long series at a high price level (TA-Lib's sum-of-squares form
+    loses digits there). ``nbdev`` must be finite. For the sample std see :func:`rolling_std`.
+    """
+    return _native.stddev(
+        _as_series(values, "values"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        nbdev=float(nbdev),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def rolling_std(
+    values: npt.ArrayLike, *, window: int, ddof: int = 1, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling standard deviation dividing by ``window - ddof`` (default: sample std).
+
+    Matches ``pandas.Series.rolling(window).std(ddof=ddof)`` within each group, except that a
+    window touching NaN/inf is NaN. Requires ``0 <= ddof < window`` (``ValueError`` otherwise).
+    """
+    return _native.rolling_std(
+        _as_series(values, "values"),
+        window=_as_int(window, "window"),
+        ddof=_as_int(ddof, "ddof"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def triple_barrier(
+    close: npt.ArrayLike,
+    upper: npt.ArrayLike | float,
+    lower: npt.ArrayLike | float,
+    *,
+    horizon: int,
+    offsets: npt.ArrayLike | None = None,
+) -> TripleBarrier:
+    """First touch of the triple barrier for every bar (López de Prado, AFML ch. 3).
+
+    For bar ``i`` the scan runs over ``j = i+1 .. min(i + horizon, last row of i's group)`` with
+    ``r_j = ln(close[j] / close[i])``. ``upper[i]`` and ``lower[i]`` are positive barrier widths in
+    log-return units: the upper barrier is hit when ``r_j >= upper[i]``, the lower when
+    ``r_j <= -lower[i]``; ``+inf`` disables that barrier. A scalar width applies to every bar.
+
+    Outcome per bar (see :class:`TripleBarrier`):
+        * first touch: ``touch_index=j``, ``ret=r_j``, ``barrier=+1`` (upper) or ``-1`` (lower);
+        * no touch and bar ``i + horizon`` lies in the group: the vertical barrier,
+          ``touch_index=i + horizon``, ``ret=r_{i+horizon}``, ``barrier=0``;
+        * unknown, no label (``touch_index=-1``, ``ret=NaN``, ``barrier=0``): the horizon runs
+          past the end of the group without a touch (outcome not known yet), or ``close[i]`` is
+          not a positive finite price, or a width is NaN or <= 0, or the vertical-barrier bar has
+          no valid price. Later bars without a valid price are skipped by the scan.
+
+    ``touch_index`` is an absolute row index into ``close``, so ``ts[touch_index]`` is the label's
+    ``t1``. Cost is O(n * horizon) in the worst case.
+
+    Raises:
+        ValueError: ``close``, ``upper`` and ``lower`` differ in length, ``horizon < 1``, or bad
+            offsets.
+    """
+    close_arr = _as_series(close, "close")
+    n = len(close_arr)
+    touch_index, ret, barrier = _native.triple_barrier(
+        close_arr,
+        _as_width(upper, "upper", n),
+        _as_width(lower, "lower", n),
+        horizon=_as_int(horizon, "horizon"),
+        offsets=_as_offsets(offsets),
+    )
+    return TripleBarrier(touch_index, ret, barrier)
+
+
+def _as_series(data: npt.ArrayLike, name: str) -> FloatArray:
+    """``data`` as a contiguous 1-D float64 array (no copy when it already is one)."""
+    array = np.asarray(data)
+    if array.dtype.kind not in _REAL_KINDS:
+        raise TypeError(
+            f"{name} must hold real numbers (int or float), got dtype {array.dtype}; "
+            f"convert it, e.g. np.asarray({name}, dtype=np.float64)"
+        )
+    if array.ndim != 1:
+        raise TypeError(f"{name} must be 1-D, got an array of shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _as_width(data: npt.ArrayLike | float, name: str, n: int) -> FloatArray:
+    """A barrier width array; a scalar is broadcast to ``n`` bars."""
+    if np.ndim(data) == 0:
+        return np.full(n, _as_series([data], name)[0])  # type: ignore[list-item]
+    return _as_series(data, name)
+
+
+def _as_offsets(offsets: npt.ArrayLike | None) -> Int64Array | None:
+    if offsets is None:
+        return None
+    array = np.asarray(offsets)
+    if array.dtype.kind not in "iu" and array.size > 0:  # np.asarray([]) is float64
+        raise TypeError(f"offsets must hold integers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise TypeError(f"offsets must be 1-D, got an array of shape {array.shape}")
+    if array.dtype.kind == "u" and array.size and int(array.max()) > _INT64_MAX:
+        raise ValueError("offsets exceed the int64 range")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _as_int(value: int, name: str) -> int:
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None

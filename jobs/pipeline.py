@@ -1,0 +1,34 @@
+"""Jobs and schedules over the asset graph."""
+
+import dagster as dg
+
+from assets.partitions import range_tags, symbol_partitions
+
+PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "features", "labels")
+
+full_pipeline = dg.define_asset_job(
+    "full_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Every stage from raw bars to orders. Per-symbol stages cover the run's symbol "
+    "partition range; launch with the tags from `foxml register --tags` (all symbols).",
+)
+
+symbol_refresh = dg.define_asset_job(
+    "symbol_refresh",
+    selection=dg.AssetSelection.assets(*PER_SYMBOL_ASSETS),
+    description="Ingest, normalize, features and labels for the run's symbols.",
+)
+
+
+@dg.schedule(
+    job=full_pipeline,
+    cron_schedule="0 22 * * 1-5",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Weekdays after the US close: the whole pipeline over every registered symbol.",
+)
+def daily_refresh(context: dg.ScheduleEvaluationContext):
+    symbols = context.instance.get_dynamic_partitions(symbol_partitions.name)
+    if not symbols:
+        return dg.SkipReason("no symbol partitions yet: run `foxml register` or turn on landing_files")
+    return dg.RunRequest(tags=range_tags(symbols))

@@ -1,0 +1,22 @@
+//! foxml_dagster._native: hot-path kernels for foxml-dagster.
+//!
+//! Kernels are plain Rust over slices, one domain per module, each respecting group (symbol)
+//! boundaries given as offsets (see `groups`). The `py` module is the only place that knows
+//! about Python: it converts arguments, validates them, and releases the GIL around kernels.
+
+pub mod barrier;
+pub mod groups;
+pub mod oscillators;
+pub mod rolling;
+pub mod smoothing;
+
+mod py;
+#[cfg(test)]
+mod testutil;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    py::register(m)
+}

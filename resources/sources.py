@@ -1,0 +1,112 @@
+"""Market-data sources: the bundled real sample and a landing folder of files.
+
+A source lists the symbols it has and returns one symbol's rows as raw bars (text values, see
+foxml_dagster.data.raw). Adding a source: implement `symbols()` and `read_raw(symbol)` and
+register it in `MarketData.source()`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Protocol
+
+import dagster as dg
+import polars as pl
+
+from foxml_dagster.config import ColumnMap, DataConfig
+from foxml_dagster.data.raw import SourceFormatError, empty_raw_bars, to_raw_bars
+from resources.home import Experiment, FoxmlHome
+
+SAMPLE_ORIGIN = "bokeh_sampledata/_data/stocks.csv.gz"
+_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+class BarSource(Protocol):
+    def symbols(self) -> list[str]: ...
+
+    def read_raw(self, symbol: str) -> pl.DataFrame: ...
+
+
+@cache
+def _sample_table() -> pl.DataFrame:
+    path = package_files.files("bokeh_sampledata") / "_data" / "stocks.csv.gz"
+    return pl.read_csv(path.read_bytes(), infer_schema=False)
+
+
+class SampleSource:
+    """Daily bars of AAPL, FB, GOOG, IBM, MSFT (2000-2013) shipped in bokeh-sampledata."""
+
+    def __init__(self, columns: ColumnMap, universe: list[str]):
+        self.columns = columns
+        self.universe = universe
+
+    def symbols(self) -> list[str]:
+        available = set(_sample_table()[self.columns.symbol or "Ticker"].unique().to_list())
+        unknown = sorted(set(self.universe) - available)
+        if unknown:
+            raise ValueError(
+                f"data.symbols: {unknown} are not in the sample (it has {sorted(available)})"
+            )
+        return sorted(self.universe or available)
+
+    def read_raw(self, symbol: str) -> pl.DataFrame:
+        table = _sample_table()
+        rows = table.filter(pl.col(self.columns.symbol or "Ticker") == symbol)
+        return to_raw_bars(rows, self.columns, origin=SAMPLE_ORIGIN)
+
+
+class LandingFolderSource:
+    """CSV or Parquet files in a folder; a file without a symbol column is named after its symbol
+    (AAPL.csv). Files may hold many symbols when they have a symbol column."""
+
+    def __init__(self, folder: Path, columns: ColumnMap):
+        self.folder = folder
+        self.columns = columns
+
+    def files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.name.endswith(_FILE_SUFFIXES) and not p.name.startswith("."))
+
+    def read_file(self, path: Path) -> pl.DataFrame:
+        try:
+            if path.name.endswith(".parquet"):
+                frame = pl.read_parquet(path)
+            else:
+                frame = pl.read_csv(path, infer_schema=False)
+        except Exception as exc:  # polars raises several types for a broken file
+            raise SourceFormatError(f"{path}: cannot be read as {path.suffix.lstrip('.')}: {exc}") from exc
+        file_symbol = None if self._has_symbol_column(frame) else path.name.split(".")[0]
+        return to_raw_bars(frame, self.columns, origin=str(path), symbol=file_symbol)
+
+    def _has_symbol_column(self, frame: pl.DataFrame) -> bool:
+        return self.columns.symbol is not None and self.columns.symbol in frame.columns
+
+    def symbols(self) -> list[str]:
+        found: set[str] = set()
+        for path in self.files():
+            found.update(self.read_file(path)["symbol"].drop_nulls().unique().to_list())
+        return sorted(found)
+
+    def read_raw(self, symbol: str) -> pl.DataFrame:
+        parts = [raw.filter(pl.col("symbol") == symbol) for raw in map(self.read_file, self.files())]
+        return pl.concat([empty_raw_bars(), *parts])
+
+
+def make_source(data: DataConfig, home_root: Path) -> BarSource:
+    if data.source == "sample":
+        return SampleSource(data.columns, data.symbols)
+    folder = Path(data.landing_dir)
+    return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
+
+
+class MarketData(dg.ConfigurableResource):
+    """The configured bar source (data.source in the experiment file)."""
+
+    experiment: Experiment
+    home: FoxmlHome
+
+    def source(self) -> BarSource:
+        return make_source(self.experiment.config.data, self.home.layout.root)

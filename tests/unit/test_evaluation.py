@@ -1,0 +1,122 @@
+"""Scoring of predictions: each metric on hand-checkable data."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.stats import spearmanr
+
+from foxml_dagster.evaluation import POOLED_FOLD, SCORES_SCHEMA, score_predictions
+
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def case(scores: list[float], y_true: list[int], rets: list[float], folds: list[int] | None = None,
+         family: str = "m") -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = len(scores)
+    ts = [datetime(2022, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(n)]
+    folds = folds if folds is not None else [0] * n
+    preds = pl.DataFrame(
+        {
+            "model_id": [f"{family}:t:fold{f}" for f in folds],
+            "family": family,
+            "target": "t",
+            "fold": folds,
+            "symbol": "X",
+            "ts": ts,
+            "y_true": y_true,
+            "y_score": scores,
+        },
+        schema_overrides={"fold": pl.Int32, "ts": UTC_US, "y_true": pl.Int8},
+    )
+    frame = pl.DataFrame({"target": "t", "symbol": "X", "ts": ts, "ret": rets}, schema_overrides={"ts": UTC_US})
+    return preds, frame
+
+
+def test_scores_have_one_row_per_fold_plus_a_pooled_row() -> None:
+    preds, frame = case([0.1, 0.9, 0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1, 1, 0], [-1, 1, -1, 1, 1, -1],
+                        folds=[0, 0, 1, 1, 2, 2])
+    out = score_predictions(preds, frame)
+    assert dict(out.schema) == SCORES_SCHEMA
+    assert out.get_column("fold").to_list() == [POOLED_FOLD, 0, 1, 2]
+    assert out.filter(pl.col("fold") == POOLED_FOLD).get_column("n").item() == 6
+    assert out.filter(pl.col("fold") == 0).get_column("auc").item() == 1.0
+    assert out.filter(pl.col("fold") == 2).get_column("auc").item() == 0.0
+
+
+def test_perfect_ranking_scores_auc_one_and_full_accuracy() -> None:
+    preds, frame = case([0.1, 0.3, 0.6, 0.9], [0, 0, 1, 1], [-0.02, -0.01, 0.01, 0.03])
+    row = score_predictions(preds, frame).filter(pl.col("fold") == 0).row(0, named=True)
+    assert row["auc"] == 1.0 and row["accuracy"] == 1.0 and row["ic"] == pytest.approx(1.0)
+    assert row["base_rate"] == 0.5
+    expected_ll = -np.mean(np.log([0.9, 0.7, 0.6, 0.9]))
+    assert row["log_loss"] == pytest.approx(expected_ll)
+
+
+def test_constant_half_forecast_has_log_loss_ln2_and_no_ic() -> None:
+    preds, frame = case([0.5] * 4, [0, 1, 0, 1], [0.01, -0.01, 0.02, 0.0])
+    row = score_predictions(preds, frame).row(0, named=True)
+    assert row["log_loss"] == pytest.approx(math.log(2))
+    assert row["auc"] == 0.5
+    assert row["ic"] is None  # constant scores have no rank correlation
+    assert row["accuracy"] == 0.5  # 0.5 counts as a "not up" call
+    assert row["sign_sharpe"] is None  # never positioned: zero variance
+
+
+def test_single_class_fold_has_null_auc_but_other_metrics() -> None:
+    preds, frame = case([0.2, 0.7, 0.4], [1, 1, 1], [0.01, 0.02, -0.01])
+    row = score_predictions(preds, frame).row(0, named=True)
+    assert row["auc"] is None
+    assert row["accuracy"] == pytest.approx(1 / 3)
+    assert row["log_loss"] is not None
+
+
+def test_confident_misses_give_a_finite_clipped_log_loss() -> None:
+    preds, frame = case([0.0, 1.0], [1, 0], [0.01, -0.01])
+    row = score_predictions(preds, frame).row(0, named=True)
+    assert row["log_loss"] == pytest.approx(-math.log(1e-7), rel=1e-6)
+
+
+def test_ic_is_spearman_of_score_against_realised_return() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(size=40)
+    rets = scores + rng.normal(scale=0.3, size=40)
+    preds, frame = case(scores.tolist(), (rets > 0).astype(int).tolist(), rets.tolist())
+    row = score_predictions(preds, frame).row(0, named=True)
+    assert row["ic"] == pytest.approx(spearmanr(scores, rets).statistic)
+
+
+def test_sign_strategy_sharpe_by_hand_with_and_without_costs() -> None:
+    scores = [0.7, 0.2, 0.6, 0.4]
+    rets = [0.02, -0.01, -0.01, 0.03]
+    preds, frame = case(scores, [1, 0, 0, 1], rets)
+    strat = np.array([0.02, 0.01, -0.01, -0.03])  # sign(score - 0.5) * ret
+    row = score_predictions(preds, frame, periods_per_year=252).row(0, named=True)
+    assert row["sign_mean_ret"] == pytest.approx(strat.mean())
+    assert row["sign_sharpe"] == pytest.approx(strat.mean() / strat.std(ddof=1) * math.sqrt(252))
+
+    costed = score_predictions(preds, frame, cost_bps=10).row(0, named=True)
+    assert costed["sign_mean_ret"] == pytest.approx(strat.mean() - 0.001)
+
+
+def test_families_are_scored_separately() -> None:
+    a, frame = case([0.1, 0.9], [0, 1], [-0.01, 0.01], family="a")
+    b, _ = case([0.9, 0.1], [0, 1], [-0.01, 0.01], family="b")
+    out = score_predictions(pl.concat([a, b]), frame).filter(pl.col("fold") == POOLED_FOLD)
+    assert dict(zip(out["family"], out["auc"], strict=True)) == {"a": 1.0, "b": 0.0}
+
+
+def test_predictions_without_a_matching_return_are_an_error() -> None:
+    preds, frame = case([0.1, 0.9], [0, 1], [-0.01, 0.01])
+    with pytest.raises(ValueError, match="no matching"):
+        score_predictions(preds, frame.head(1))
+
+
+def test_empty_predictions_give_an_empty_score_table() -> None:
+    preds, frame = case([0.1], [0], [0.0])
+    out = score_predictions(preds.clear(), frame)
+    assert out.height == 0 and dict(out.schema) == SCORES_SCHEMA

@@ -111,7 +111,8 @@ def ema(
 
     ``alpha = 2 / (timeperiod + 1)``, seeded with the simple mean of the first ``timeperiod``
     values: the first output sits at index ``timeperiod - 1`` of each group, and equals TA-Lib's
-    output to rounding. After a NaN/inf input the average restarts with a fresh warm-up.
+    output bit for bit on gap-free input. After a NaN/inf input the average restarts with a
+    fresh warm-up.
     """
     return _native.ema(
         _as_series(values, "values"),
@@ -146,10 +147,10 @@ def rsi(
     changes). ``RSI = 100 * avg_gain / (avg_gain + avg_loss)``: 100 when there are only gains,
     0 when there are only losses.
 
-    Differences from TA-Lib:
+    Differences from TA-Lib (values otherwise agree to ~1e-15 relative):
         * Flat prices (average gain and loss both exactly 0) give 50, a neutral reading. TA-Lib
-          gives 0 whenever ``avg_gain + avg_loss < 1e-8`` in absolute terms, which depends on
-          the price scale and reads as "maximally oversold".
+          0.6+ gives 0 there, which reads as "maximally oversold" (older TA-Lib C releases gave
+          0 whenever ``avg_gain + avg_loss`` was below 1e-8 in absolute terms).
         * ``timeperiod=1`` is accepted (TA-Lib requires >= 2).
         * A NaN/inf close restarts the warm-up on the closes after it.
     """

@@ -56,8 +56,9 @@ def cmd_register(args) -> int:
 
 def cmd_run(args) -> int:
     from assets.partitions import range_tags
-    from foxml_dagster.definitions import defs
+    from foxml_dagster.definitions import build_definitions
 
+    defs = build_definitions()
     instance = _instance()
     symbols = register_symbols(instance)
     if not symbols:

@@ -65,3 +65,29 @@ os.environ.setdefault("POLARS_MAX_THREADS", "2")
 def make_bars():
     """Factory of synthetic bars: make_bars(symbols=..., n=..., seed=...)."""
     return random_walk_bars
+
+
+SMALL_EXPERIMENT = """\
+data:
+  source: sample
+  symbols: [AAPL, IBM, MSFT]
+  timezone: UTC
+  start: 2010-01-01
+  columns: {symbol: Ticker, ts: Date, open: Open, high: High, low: Low, close: Close,
+            volume: Volume, adj_close: Adj Close}
+splits: {n_folds: 3, embargo_pct: 0.01}
+training:
+  seed: 3
+  families:
+    lightgbm: {n_estimators: 30}
+    logistic: {}
+"""
+
+
+@pytest.fixture
+def small_experiment(home: Path, monkeypatch) -> Path:
+    """A quick experiment (3 sample stocks from 2010, 3 folds) in force via FOXML_CONFIG."""
+    path = home / "experiment.yaml"
+    path.write_text(SMALL_EXPERIMENT)
+    monkeypatch.setenv("FOXML_CONFIG", str(path))
+    return path

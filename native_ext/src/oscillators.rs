@@ -3,8 +3,8 @@
 use crate::groups::{map_finite_runs, Offsets};
 
 /// RSI value reported when the averaged gain and loss are both exactly zero (a flat series).
-/// TA-Lib reports 0 there (and whenever gain + loss < 1e-8 in absolute terms, which depends on
-/// the price scale); 50 is neutral, which is what a model feature should see for "no movement".
+/// TA-Lib (0.6+) reports 0 there, which reads as "maximally oversold"; 50 is neutral, which is
+/// what a model feature should see for "no movement". Everywhere else we match TA-Lib.
 pub const RSI_FLAT: f64 = 50.0;
 
 /// Relative strength index with Wilder smoothing (TA-Lib `RSI`).

@@ -279,6 +279,33 @@ def test_rolling_statistics_do_not_drift_on_a_long_high_level_random_walk(n, win
 
 
 # ---------------------------------------------------------------------------------------------
+# TA-Lib itself, where installed (the `ta-lib` wheel bundles the C library)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_indicators_match_talib_on_a_high_level_random_walk():
+    talib = pytest.importorskip("talib")
+    x = random_walk(np.random.default_rng(3), 5000, 1e4)
+    pairs = [
+        (native.ema(x, timeperiod=30), talib.EMA(x, timeperiod=30)),
+        (native.sma(x, timeperiod=30), talib.SMA(x, timeperiod=30)),
+        (native.rsi(x, timeperiod=14), talib.RSI(x, timeperiod=14)),
+        (native.stddev(x, timeperiod=5, nbdev=1.5), talib.STDDEV(x, timeperiod=5, nbdev=1.5)),
+        # ATR with high = low = close is the Wilder average of |close change|.
+        (native.wilder(np.abs(np.diff(x)), timeperiod=14), talib.ATR(x, x, x, timeperiod=14)[1:]),
+    ]
+    for ours, theirs in pairs:
+        assert_close(ours, theirs)
+
+
+def test_rsi_of_flat_prices_is_50_where_talib_says_0():
+    talib = pytest.importorskip("talib")
+    flat = np.full(30, 5.0)
+    assert (talib.RSI(flat, timeperiod=14)[14:] == 0).all()
+    assert (native.rsi(flat, timeperiod=14)[14:] == 50).all()
+
+
+# ---------------------------------------------------------------------------------------------
 # Triple barrier
 # ---------------------------------------------------------------------------------------------
 

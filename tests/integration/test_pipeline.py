@@ -1,0 +1,131 @@
+"""The whole asset graph, materialized in-process on a slice of the real sample."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.partitions import range_tags, symbol_partitions
+from foxml_dagster.storage import query_catalog
+from jobs.cli import main as foxml
+
+SYMBOLS = ["AAPL", "IBM", "MSFT"]
+EVERY_ASSET = {
+    "raw_bars", "bars", "bars_quarantine", "features", "labels", "training_frame", "folds",
+    "fold_audit", "leakage_report", "selected_features", "target_ranking", "trained_models",
+    "oof_predictions", "model_scores", "ensemble_predictions", "signals", "backtest", "tearsheet",
+    "orders",
+}
+
+
+@pytest.fixture
+def pipeline(small_experiment, home):
+    """Definitions loaded under the small experiment, an instance, and the registered symbols."""
+    from foxml_dagster.definitions import build_definitions
+
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(symbol_partitions.name, SYMBOLS)
+    return defs, instance, home
+
+
+def run_full(defs, instance) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def("full_pipeline")
+    return job.execute_in_process(instance=instance, tags=range_tags(SYMBOLS))
+
+
+def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeline):
+    defs, instance, home = pipeline
+    result = run_full(defs, instance)
+    assert result.success
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert done == EVERY_ASSET
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"bars_contract": True, "folds_purged_and_embargoed": True, "no_leakage": True}
+
+    catalog = home / "catalog.duckdb"
+    for name in EVERY_ASSET - {"bars_quarantine"}:
+        assert query_catalog(catalog, f"SELECT count(*) AS n FROM {name}")["n"][0] > 0, name
+    bars = query_catalog(catalog, "SELECT symbol, min(ts) AS first FROM bars GROUP BY 1 ORDER BY 1")
+    assert bars["symbol"].to_list() == SYMBOLS
+    assert sorted(p.name for p in (home / "lake" / "normalize" / "bars").iterdir()) == [f"{s}.parquet" for s in SYMBOLS]
+
+    oof = query_catalog(catalog, "SELECT DISTINCT family FROM oof_predictions ORDER BY 1")
+    assert oof["family"].to_list() == ["lightgbm", "logistic"]
+    # Every out-of-fold prediction was made by a model whose training rows excluded that sample.
+    leaked = query_catalog(
+        catalog,
+        "SELECT count(*) AS n FROM oof_predictions p JOIN folds f ON p.target = f.target "
+        "AND p.fold = f.fold AND p.symbol = f.symbol AND p.ts = f.ts WHERE f.role = 'train'",
+    )
+    assert leaked["n"][0] == 0
+    assert (home / "reports" / "tearsheet.md").read_text().strip()
+    for path in query_catalog(catalog, "SELECT path FROM trained_models")["path"]:
+        assert (home / "models").as_posix() in path
+
+
+def test_a_second_run_replaces_outputs_instead_of_duplicating_them(pipeline):
+    defs, instance, home = pipeline
+    assert run_full(defs, instance).success
+    first = query_catalog(home / "catalog.duckdb", "SELECT count(*) AS n FROM oof_predictions")["n"][0]
+    scores = query_catalog(home / "catalog.duckdb", "SELECT * FROM model_scores ORDER BY ALL")
+    assert run_full(defs, instance).success
+    assert query_catalog(home / "catalog.duckdb", "SELECT count(*) AS n FROM oof_predictions")["n"][0] == first
+    assert query_catalog(home / "catalog.duckdb", "SELECT * FROM model_scores ORDER BY ALL").equals(scores)
+
+
+def test_one_symbol_partition_can_be_refreshed_alone(pipeline):
+    defs, instance, home = pipeline
+    job = defs.resolve_job_def("symbol_refresh")
+    assert job.execute_in_process(instance=instance, partition_key="IBM").success
+    written = sorted(p.name for p in (home / "lake" / "features" / "features").iterdir())
+    assert written == ["IBM.parquet"]
+
+
+def test_per_symbol_stage_without_a_partition_fails_with_instructions(pipeline):
+    defs, instance, _ = pipeline
+    job = defs.resolve_job_def("symbol_refresh")
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "symbol partitions" in failure.event_specific_data.error.message
+
+
+def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, capsys):
+    assert foxml(["run"]) == 0
+    assert foxml(["run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("materialized 19 assets") == 2
+    assert "sharpe" in out and "make ui" in out
+    bars = pl.read_parquet(home / "lake" / "normalize" / "bars" / "AAPL.parquet")
+    assert bars["ts"].is_unique().all()
+
+
+def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(pipeline, home, small_experiment):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from foxml_dagster.features import FeatureSpec, feature_set, feature_sets, register_feature
+
+    if "planted_leak" not in feature_sets():  # the registry is per process
+        for spec in feature_set("baseline"):
+            register_feature(replace(spec, name=f"leaky_set_{spec.name}"), sets=("planted_leak",))
+        register_feature(
+            FeatureSpec("next_close_gap", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "planted leak"),
+            sets=("planted_leak",),
+        )
+    small_experiment.write_text(small_experiment.read_text() + "features: {set: planted_leak}\n")
+    from foxml_dagster.definitions import build_definitions
+
+    defs = build_definitions()
+    result = defs.resolve_job_def("full_pipeline").execute_in_process(
+        instance=pipeline[1], tags=range_tags(SYMBOLS), raise_on_error=False
+    )
+    assert not result.success
+    check = next(e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == "no_leakage")
+    assert not check.passed
+    assert "next_close_gap" in check.metadata["culprits"].value
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "trained_models" not in done and "signals" not in done

@@ -1,0 +1,267 @@
+"""End to end: the real webserver and daemon, driven the way a user drives them.
+
+Partitions are registered and runs launched through the webserver's GraphQL API (what the UI
+calls), and from the `dagster job launch` command line. The instance queues every run, so each
+one only completes if the daemon dequeues it; the asset backfill is run by the daemon's backfill
+loop. Outputs are checked in the DuckDB catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import duckdb
+import pytest
+
+from assets.partitions import range_tags
+from jobs.pipeline import PER_SYMBOL_ASSETS
+
+
+pytestmark = pytest.mark.e2e
+
+SYMBOLS = ["AAPL", "IBM", "MSFT"]
+RUN_TIMEOUT_S = 420
+BACKFILL_TIMEOUT_S = 300
+# A Definitions object is served as the implicit repository "__repository__".
+REPOSITORY_SELECTOR = {"repositoryLocationName": "foxml", "repositoryName": "__repository__"}
+# Views that must hold rows after full_pipeline (bars_quarantine may rightly be empty).
+NON_EMPTY_VIEWS = [
+    "raw_bars", "bars", "features", "labels", "training_frame", "folds", "leakage_report",
+    "selected_features", "target_ranking", "trained_models", "oof_predictions", "model_scores",
+    "ensemble_predictions", "signals", "backtest", "tearsheet", "orders",
+]
+
+ADD_PARTITION = """
+mutation($repo: RepositorySelector!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: "symbol", partitionKey: $key) {
+    __typename
+    ... on AddDynamicPartitionSuccess { partitionKey }
+    ... on Error { message }
+  }
+}
+"""
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId status tags { key value } } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+RUN_STATUS = """
+query($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { runId status jobName tags { key value } }
+    ... on Error { message }
+  }
+}
+"""
+
+RUN_DETAILS = """
+query($runId: ID!) {
+  runOrError(runId: $runId) {
+    ... on Run {
+      status
+      assetMaterializations { assetKey { path } partition }
+      eventConnection(limit: 5000) {
+        events {
+          __typename
+          ... on MessageEvent { message level stepKey }
+          ... on ErrorEvent { error { message stack } }
+        }
+      }
+    }
+  }
+}
+"""
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PartitionKeysNotFoundError { message partitionKeys }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      status
+      numPartitions
+      error { message stack }
+      runs { runId status tags { key value } }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+RUNS_BY_TAG = """
+query($filter: RunsFilter!) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs { results { runId status jobName tags { key value } } }
+    ... on Error { message }
+  }
+}
+"""
+
+TERMINAL_FAILURES = {"FAILURE", "CANCELED", "CANCELING"}
+
+
+def as_tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def run_failure_report(servers, run_id: str) -> str:
+    run = servers.graphql(RUN_DETAILS, {"runId": run_id})["runOrError"]
+    lines = [f"run {run_id} ended {run.get('status')}"]
+    for event in run.get("eventConnection", {}).get("events", []):
+        error = event.get("error")
+        if error or event.get("level") in ("ERROR", "CRITICAL"):
+            lines.append(f"[{event['__typename']} {event.get('stepKey')}] {event.get('message')}")
+            if error:
+                lines.append(error["message"] + (error.get("stack") and "".join(error["stack"]) or ""))
+    return "\n".join(lines)
+
+
+def wait_for_run(servers, run_id: str, timeout_s: float = RUN_TIMEOUT_S) -> dict:
+    """Poll the run until it succeeds; fail fast, with its errors, when it fails."""
+    deadline = time.monotonic() + timeout_s
+    status = None
+    while time.monotonic() < deadline:
+        servers.check_alive()
+        run = servers.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]
+        assert run["__typename"] == "Run", run
+        status = run["status"]
+        if status == "SUCCESS":
+            return run
+        if status in TERMINAL_FAILURES:
+            pytest.fail(run_failure_report(servers, run_id))
+        time.sleep(2)
+    pytest.fail(f"run {run_id} still {status} after {timeout_s}s")
+
+
+def materialized(servers, run_id: str) -> set[tuple[str, str | None]]:
+    run = servers.graphql(RUN_DETAILS, {"runId": run_id})["runOrError"]
+    return {("/".join(m["assetKey"]["path"]), m["partition"]) for m in run["assetMaterializations"]}
+
+
+def catalog_rows(servers, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(servers.home / "catalog.duckdb"), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def registered(dagster_servers):
+    """The symbol partitions, added through GraphQL as the UI's "add partition" does."""
+    for symbol in SYMBOLS:
+        result = dagster_servers.graphql(ADD_PARTITION, {"repo": REPOSITORY_SELECTOR, "key": symbol})
+        outcome = result["addDynamicPartition"]
+        assert outcome["__typename"] in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"), outcome
+    return dagster_servers
+
+
+def test_symbol_partitions_are_registered_through_graphql(registered):
+    again = registered.graphql(ADD_PARTITION, {"repo": REPOSITORY_SELECTOR, "key": "AAPL"})["addDynamicPartition"]
+    assert again["__typename"] == "DuplicateDynamicPartitionError"
+    keys = registered.graphql(
+        """query($repo: RepositorySelector!) {
+             repositoryOrError(repositorySelector: $repo) {
+               ... on Repository { assetNodes { assetKey { path } partitionKeys } }
+             }
+           }""",
+        {"repo": REPOSITORY_SELECTOR},
+    )["repositoryOrError"]["assetNodes"]
+    partitions = {"/".join(node["assetKey"]["path"]): node["partitionKeys"] for node in keys}
+    for asset in PER_SYMBOL_ASSETS:
+        assert partitions[asset] == SYMBOLS, asset
+
+
+def test_full_pipeline_launched_from_graphql_runs_through_the_daemon(registered):
+    params = {
+        "selector": {**REPOSITORY_SELECTOR, "jobName": "full_pipeline"},
+        "runConfigData": {},
+        "executionMetadata": {"tags": as_tags(range_tags(SYMBOLS) | {"e2e": "graphql"})},
+    }
+    launched = registered.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run = launched["run"]
+    assert run["status"] == "QUEUED"  # the queued coordinator: only the daemon can start it
+    wait_for_run(registered, run["runId"])
+
+    done = materialized(registered, run["runId"])
+    assert {("bars", s) for s in SYMBOLS} <= done
+    assert ("orders", None) in done and ("tearsheet", None) in done
+
+    views = {name for (name,) in catalog_rows(registered, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
+    assert set(NON_EMPTY_VIEWS) | {"bars_quarantine"} <= views
+    for view in NON_EMPTY_VIEWS:
+        assert catalog_rows(registered, f"SELECT count(*) FROM {view}")[0][0] > 0, view
+    assert catalog_rows(registered, "SELECT DISTINCT symbol FROM bars ORDER BY 1") == [(s,) for s in SYMBOLS]
+    assert catalog_rows(registered, "SELECT DISTINCT family FROM oof_predictions ORDER BY 1") == [("lightgbm",), ("logistic",)]
+    assert (registered.home / "reports" / "tearsheet.md").read_text().strip()
+
+
+def test_asset_backfill_over_two_symbols_is_run_by_the_daemon(registered):
+    params = {
+        "partitionNames": ["AAPL", "IBM"],
+        "assetSelection": [{"path": [asset]} for asset in PER_SYMBOL_ASSETS],
+        "tags": as_tags({"e2e": "backfill"}),
+    }
+    launched = registered.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    while True:
+        registered.check_alive()
+        backfill = registered.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        for run in backfill["runs"]:
+            if run["status"] in TERMINAL_FAILURES:
+                pytest.fail(run_failure_report(registered, run["runId"]))
+        if backfill["status"] in ("COMPLETED_SUCCESS", "COMPLETED"):
+            break
+        assert backfill["status"] in ("REQUESTED",), backfill
+        assert time.monotonic() < deadline, f"backfill {backfill_id} still {backfill['status']}: {backfill['runs']}"
+        time.sleep(2)
+
+    assert backfill["numPartitions"] == 2
+    runs = backfill["runs"]
+    # A single-run backfill policy: both symbols in one run, over the range AAPL..IBM.
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCESS", runs
+    tags = {tag["key"]: tag["value"] for tag in runs[0]["tags"]}
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == ("AAPL", "IBM")
+    done = materialized(registered, runs[0]["runId"])
+    assert done == {(asset, symbol) for asset in PER_SYMBOL_ASSETS for symbol in ("AAPL", "IBM")}
+
+
+def test_full_pipeline_launched_from_the_cli_is_run_by_the_daemon(registered):
+    tags = range_tags(SYMBOLS) | {"e2e": "cli"}
+    launch = registered.cli(["job", "launch", "-w", "workspace.yaml", "-j", "full_pipeline", "--tags", json.dumps(tags)])
+    assert launch.returncode == 0, launch.stdout + launch.stderr
+
+    runs = registered.graphql(RUNS_BY_TAG, {"filter": {"pipelineName": "full_pipeline", "tags": as_tags({"e2e": "cli"})}})
+    results = runs["runsOrError"]["results"]
+    assert len(results) == 1, results
+    run = results[0]
+    assert {t["key"]: t["value"] for t in run["tags"]}["dagster/asset_partition_range_end"] == "MSFT"
+    wait_for_run(registered, run["runId"])
+    assert {("bars", s) for s in SYMBOLS} | {("orders", None)} <= materialized(registered, run["runId"])

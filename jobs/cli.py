@@ -66,7 +66,11 @@ def cmd_run(args) -> int:
         return 1
     started = time.perf_counter()
     job = defs.resolve_job_def("full_pipeline")
-    result = job.execute_in_process(instance=instance, tags=range_tags(symbols), raise_on_error=False)
+    print(f"foxml: running full_pipeline over {len(symbols)} symbols ({', '.join(symbols)}) ...", flush=True)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(
+        run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False
+    )
     seconds = time.perf_counter() - started
     if not result.success:
         failed = [e for e in result.all_events if e.is_step_failure or (e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.evaluation.passed)]

@@ -29,7 +29,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: setup  ## materialize the whole graph on the bundled sample and print a summary
 	$(BIN)/foxml run
 
-test: setup  ## Rust kernel tests, then the Python suite (unit, integration, e2e)
+test: setup  ## lint, Rust kernel tests, then the Python suite (unit, integration, e2e)
+	$(BIN)/ruff check .
 	cargo test --quiet --manifest-path native_ext/Cargo.toml
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

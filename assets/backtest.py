@@ -23,7 +23,9 @@ def backtest(experiment: Experiment, signals: pl.DataFrame, bars: pl.DataFrame) 
     kinds={"polars", "parquet"},
     description="Headline statistics of the backtest (one row) and a markdown report in reports/.",
 )
-def tearsheet(context: dg.AssetExecutionContext, experiment: Experiment, home: FoxmlHome, backtest: pl.DataFrame) -> pl.DataFrame:
+def tearsheet(
+    context: dg.AssetExecutionContext, experiment: Experiment, home: FoxmlHome, backtest: pl.DataFrame
+) -> pl.DataFrame:
     summary = summarize_backtest(backtest, experiment.config.backtest)
     report = tearsheet_markdown(summary, backtest)
     path = write_text_atomic(report, home.layout.reports / "tearsheet.md")

@@ -15,7 +15,9 @@ from resources.home import Experiment
     "deterministic client_order_id, side, qty, reference price, and the risk decision with its "
     "reason. Broker submission is not wired yet: status is 'planned'.",
 )
-def orders(context: dg.AssetExecutionContext, experiment: Experiment, signals: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
+def orders(
+    context: dg.AssetExecutionContext, experiment: Experiment, signals: pl.DataFrame, bars: pl.DataFrame
+) -> pl.DataFrame:
     cfg = experiment.config
     frame = plan_orders(
         signals, bars, capital=cfg.execution.capital, max_symbol_weight=cfg.signals.risk.max_symbol_weight

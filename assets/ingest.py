@@ -20,5 +20,7 @@ def raw_bars(context: dg.AssetExecutionContext, market_data: MarketData) -> pl.D
     started = time.perf_counter()
     source = market_data.source()
     frame = pl.concat([source.read_raw(symbol) for symbol in run_symbols(context)])
-    context.add_output_metadata({"seconds": round(time.perf_counter() - started, 3), "symbols": len(context.partition_keys)})
+    context.add_output_metadata(
+        {"seconds": round(time.perf_counter() - started, 3), "symbols": len(context.partition_keys)}
+    )
     return frame

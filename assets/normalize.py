@@ -23,8 +23,11 @@ from resources.home import Experiment
         ),
     },
     ins={"raw_bars": dg.AssetIn()},
-    check_specs=[dg.AssetCheckSpec("bars_contract", asset="bars", blocking=True,
-                                   description="pandera schema of the bars contract")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "bars_contract", asset="bars", blocking=True, description="pandera schema of the bars contract"
+        )
+    ],
     **per_symbol,
 )
 def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bars: pl.DataFrame):
@@ -46,7 +49,9 @@ def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bar
             "last_ts": str(result.bars["ts"].max()),
         },
     )
-    yield dg.Output(result.quarantine, output_name="bars_quarantine", metadata={"by_rule": dg.MetadataValue.json(counts)})
+    yield dg.Output(
+        result.quarantine, output_name="bars_quarantine", metadata={"by_rule": dg.MetadataValue.json(counts)}
+    )
     yield dg.AssetCheckResult(
         check_name="bars_contract",
         asset_key="bars",

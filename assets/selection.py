@@ -16,8 +16,14 @@ from resources.home import Experiment
     kinds={"polars", "parquet"},
     description="Automatic leakage checks: features re-computed on truncated and perturbed bars, "
     "features that nearly copy the realised return, label spans, and the fold audit.",
-    check_specs=[dg.AssetCheckSpec("no_leakage", asset="leakage_report", blocking=True,
-                                   description="every leakage check passes; training is blocked otherwise")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_leakage",
+            asset="leakage_report",
+            blocking=True,
+            description="every leakage check passes; training is blocked otherwise",
+        )
+    ],
 )
 def leakage_report(
     context: dg.AssetExecutionContext,

@@ -23,7 +23,5 @@ def signals(
     target = target_ranking.sort("rank")["target"][0]
     frame = signals_from_predictions(ensemble_predictions, target=target, limits=cfg.risk, gain=cfg.gain)
     actions = frame.group_by("risk_action").len()
-    context.add_output_metadata(
-        {"target": target, **{f"risk/{a}": n for a, n in actions.iter_rows()}}
-    )
+    context.add_output_metadata({"target": target, **{f"risk/{a}": n for a, n in actions.iter_rows()}})
     return frame

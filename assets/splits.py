@@ -22,9 +22,12 @@ from resources.home import Experiment
         ),
     },
     check_specs=[
-        dg.AssetCheckSpec("folds_purged_and_embargoed", asset="folds", blocking=True,
-                          description="no training span overlaps its test window; embargo holds; "
-                          "every sample tested exactly once"),
+        dg.AssetCheckSpec(
+            "folds_purged_and_embargoed",
+            asset="folds",
+            blocking=True,
+            description="no training span overlaps its test window; embargo holds; every sample tested exactly once",
+        ),
     ],
 )
 def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame):

@@ -14,8 +14,7 @@ from resources.home import Experiment, FoxmlHome
     outs={
         "trained_models": dg.AssetOut(
             kinds={"lightgbm", "scikit-learn", "parquet"},
-            description="One row per (family, target, fold): the saved model's path, sizes, "
-            "timing and parameters.",
+            description="One row per (family, target, fold): the saved model's path, sizes, timing and parameters.",
         ),
         "oof_predictions": dg.AssetOut(
             kinds={"polars", "parquet"},
@@ -35,9 +34,7 @@ def train_models(
 ):
     cfg = experiment.config.training
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
-    result = train_out_of_fold(
-        training_frame, folds, feature_columns=chosen, families=cfg.families, seed=cfg.seed
-    )
+    result = train_out_of_fold(training_frame, folds, feature_columns=chosen, families=cfg.families, seed=cfg.seed)
     rows = []
     for fitted in result.models:
         path = home.layout.models / fitted.family / fitted.target / f"fold{fitted.fold}.model"
@@ -58,6 +55,9 @@ def train_models(
         )
     models = pl.DataFrame(rows)
     skipped = [f"{t} {fam} fold {f}: {why}" for t, fam, f, why in result.skipped]
-    yield dg.Output(models, output_name="trained_models",
-                    metadata={"models": models.height, "skipped": dg.MetadataValue.md("\n".join(skipped) or "none")})
+    yield dg.Output(
+        models,
+        output_name="trained_models",
+        metadata={"models": models.height, "skipped": dg.MetadataValue.md("\n".join(skipped) or "none")},
+    )
     yield dg.Output(result.oof, output_name="oof_predictions")

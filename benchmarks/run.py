@@ -62,21 +62,45 @@ def main() -> None:
 
     def add(name, ours, talib_fn=None, polars_fn=None, numpy_fn=None, rows_scale=1.0):
         ns = best_ns_per_row(ours)
-        ref = {k: best_ns_per_row(f) / rows_scale for k, f in (("talib", talib_fn), ("polars", polars_fn), ("numpy", numpy_fn)) if f}
+        ref = {
+            k: best_ns_per_row(f) / rows_scale
+            for k, f in (("talib", talib_fn), ("polars", polars_fn), ("numpy", numpy_fn))
+            if f
+        }
         rows.append((name, ns, ref))
 
-    add("SMA(20)", lambda: native.sma(close, timeperiod=20), lambda: talib.SMA(close, 20),
-        lambda: series.rolling_mean(20))
-    add("EMA(20)", lambda: native.ema(close, timeperiod=20), lambda: talib.EMA(close, 20),
-        lambda: series.ewm_mean(span=20, adjust=False))
-    add("STDDEV(20)", lambda: native.stddev(close, timeperiod=20), lambda: talib.STDDEV(close, 20),
-        lambda: series.rolling_std(20, ddof=0))
-    add("RSI(14)", lambda: native.rsi(close, timeperiod=14), lambda: talib.RSI(close, 14),
-        lambda: polars_rsi(series, 14))
+    add(
+        "SMA(20)",
+        lambda: native.sma(close, timeperiod=20),
+        lambda: talib.SMA(close, 20),
+        lambda: series.rolling_mean(20),
+    )
+    add(
+        "EMA(20)",
+        lambda: native.ema(close, timeperiod=20),
+        lambda: talib.EMA(close, 20),
+        lambda: series.ewm_mean(span=20, adjust=False),
+    )
+    add(
+        "STDDEV(20)",
+        lambda: native.stddev(close, timeperiod=20),
+        lambda: talib.STDDEV(close, 20),
+        lambda: series.rolling_std(20, ddof=0),
+    )
+    add(
+        "RSI(14)",
+        lambda: native.rsi(close, timeperiod=14),
+        lambda: talib.RSI(close, 14),
+        lambda: polars_rsi(series, 14),
+    )
     width = np.full(ROWS, 0.02)
     sub = 20_000  # the numpy loop is slow; time it on a slice and scale per row
-    add("triple_barrier(h=20)", lambda: native.triple_barrier(close, width, width, horizon=20),
-        numpy_fn=lambda: numpy_triple_barrier(close[:sub], width[:sub], 20), rows_scale=sub / ROWS)
+    add(
+        "triple_barrier(h=20)",
+        lambda: native.triple_barrier(close, width, width, horizon=20),
+        numpy_fn=lambda: numpy_triple_barrier(close[:sub], width[:sub], 20),
+        rows_scale=sub / ROWS,
+    )
 
     lines = [
         "# Benchmark results",

@@ -55,9 +55,7 @@ class BacktestConfig(BaseModel):
     periods_per_year: int = Field(252, gt=0, description="bars per year, for annualisation")
 
 
-def run_backtest(
-    signals: pl.DataFrame, bars: pl.DataFrame, config: BacktestConfig | None = None
-) -> pl.DataFrame:
+def run_backtest(signals: pl.DataFrame, bars: pl.DataFrame, config: BacktestConfig | None = None) -> pl.DataFrame:
     """Portfolio series (one row per bar ts) of holding `signals`' target weights on `bars`.
 
     Args:
@@ -223,16 +221,13 @@ def tearsheet_markdown(summary: dict[str, Any], series: pl.DataFrame, *, title: 
         "|---|" + "---|" * 13,
     ]
     growth = (1 + pl.col("net_return")).product() - 1
-    monthly = (
-        series.group_by(pl.col("ts").dt.year().alias("year"), pl.col("ts").dt.month().alias("month"))
-        .agg(growth.alias("r"))
+    monthly = series.group_by(pl.col("ts").dt.year().alias("year"), pl.col("ts").dt.month().alias("month")).agg(
+        growth.alias("r")
     )
     yearly = series.group_by(pl.col("ts").dt.year().alias("year")).agg(growth.alias("r")).sort("year")
     by_month = {(row["year"], row["month"]): row["r"] for row in monthly.iter_rows(named=True)}
     for row in yearly.iter_rows(named=True):
         year = row["year"]
-        cells = [
-            pct(by_month[(year, m)]) if (year, m) in by_month else "" for m in range(1, 13)
-        ]
+        cells = [pct(by_month[(year, m)]) if (year, m) in by_month else "" for m in range(1, 13)]
         lines.append(f"| {year} | " + " | ".join(cells) + f" | {pct(row['r'])} |")
     return "\n".join(lines) + "\n"

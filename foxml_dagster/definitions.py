@@ -27,17 +27,27 @@ from resources.lake import LakeIOManager
 from resources.sources import MarketData
 from sensors.landing import landing_files
 
-STAGES = [ingest, normalize, features, labels, dataset, splits, selection, training, evaluation, ensemble, signals, backtest, execution]
+STAGES = [
+    ingest,
+    normalize,
+    features,
+    labels,
+    dataset,
+    splits,
+    selection,
+    training,
+    evaluation,
+    ensemble,
+    signals,
+    backtest,
+    execution,
+]
 
 
 def build_definitions() -> dg.Definitions:
     load_experiment()  # fail the code location at load, naming the file and field
     all_assets = dg.load_assets_from_modules(STAGES)
-    groups = {
-        key.path[-1]: group
-        for assets_def in all_assets
-        for key, group in assets_def.group_names_by_key.items()
-    }
+    groups = {key.path[-1]: group for assets_def in all_assets for key, group in assets_def.group_names_by_key.items()}
     home = FoxmlHome()
     experiment = Experiment()
     return dg.Definitions(

@@ -77,8 +77,7 @@ def mean_ensemble(predictions: pl.DataFrame, *, families: Sequence[str] | None =
     bad_fold = grouped.filter(pl.col("fold") != pl.col("_fold_max"))
     if bad_fold.height:
         raise ValueError(
-            f"families disagree on fold for {bad_fold.height} samples; ensemble predictions made "
-            "with the same folds"
+            f"families disagree on fold for {bad_fold.height} samples; ensemble predictions made with the same folds"
         )
     return (
         grouped.with_columns(

@@ -102,9 +102,7 @@ def score_predictions(
     return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold")
 
 
-def _score(
-    family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int
-) -> dict:
+def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> dict:
     y = group.get_column("y_true").to_numpy().astype(np.int64)
     p = group.get_column("y_score").to_numpy().astype(np.float64)
     ret = group.get_column("ret").to_numpy().astype(np.float64)

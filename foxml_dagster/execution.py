@@ -33,9 +33,7 @@ def client_order_id(signal_ts, symbol: str, side: str, qty: int) -> str:
     return f"fx-{digest[:24]}"
 
 
-def plan_orders(
-    signals: pl.DataFrame, bars: pl.DataFrame, *, capital: float, max_symbol_weight: float
-) -> pl.DataFrame:
+def plan_orders(signals: pl.DataFrame, bars: pl.DataFrame, *, capital: float, max_symbol_weight: float) -> pl.DataFrame:
     """Orders that move a flat account to the weights of each symbol's latest signal bar."""
     if signals.is_empty():
         return pl.DataFrame(schema=ORDER_SCHEMA)

@@ -17,7 +17,13 @@ REPORT_SCHEMA = {"check_name": pl.Utf8, "subject": pl.Utf8, "status": pl.Utf8, "
 
 
 def _row(check, subject, failed, value=None, detail=""):
-    return {"check_name": check, "subject": subject, "status": "fail" if failed else "pass", "value": value, "detail": detail}
+    return {
+        "check_name": check,
+        "subject": subject,
+        "status": "fail" if failed else "pass",
+        "value": value,
+        "detail": detail,
+    }
 
 
 def feature_lookahead_rows(bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, seed: int = 0) -> list[dict]:
@@ -48,8 +54,13 @@ def target_copy_rows(frame: pl.DataFrame, feature_columns: Sequence[str], *, max
             value = ranks.select(pl.corr("ret", name)).item()
             value = 0.0 if value is None or value != value else abs(value)
             rows.append(
-                _row("feature_copies_target", f"{name} -> {target}", value > max_abs_corr, value,
-                     f"|spearman| with realised return {value:.3f} (limit {max_abs_corr})")
+                _row(
+                    "feature_copies_target",
+                    f"{name} -> {target}",
+                    value > max_abs_corr,
+                    value,
+                    f"|spearman| with realised return {value:.3f} (limit {max_abs_corr})",
+                )
             )
     return rows
 
@@ -57,15 +68,24 @@ def target_copy_rows(frame: pl.DataFrame, feature_columns: Sequence[str], *, max
 def label_span_rows(frame: pl.DataFrame) -> list[dict]:
     backwards = frame.filter(pl.col("t1") <= pl.col("ts"))
     return [
-        _row("label_ends_before_start", "labels", backwards.height > 0, float(backwards.height),
-             f"{backwards.height} labels whose t1 is not after ts")
+        _row(
+            "label_ends_before_start",
+            "labels",
+            backwards.height > 0,
+            float(backwards.height),
+            f"{backwards.height} labels whose t1 is not after ts",
+        )
     ]
 
 
 def fold_audit_rows(folds: pl.DataFrame, frame: pl.DataFrame, *, embargo_pct: float) -> list[dict]:
     problems = audit_folds(folds, frame, embargo_pct=embargo_pct)
     if not problems:
-        return [_row("folds_purged_and_embargoed", "folds", False, 0.0, "no overlap, embargo holds, each sample tested once")]
+        return [
+            _row(
+                "folds_purged_and_embargoed", "folds", False, 0.0, "no overlap, embargo holds, each sample tested once"
+            )
+        ]
     return [_row("folds_purged_and_embargoed", "folds", True, float(len(problems)), p) for p in problems]
 
 
@@ -74,4 +94,7 @@ def leakage_report(rows: Sequence[dict]) -> pl.DataFrame:
 
 
 def failures(report: pl.DataFrame) -> list[str]:
-    return [f"{r['check_name']} [{r['subject']}]: {r['detail']}" for r in report.filter(pl.col("status") == "fail").iter_rows(named=True)]
+    return [
+        f"{r['check_name']} [{r['subject']}]: {r['detail']}"
+        for r in report.filter(pl.col("status") == "fail").iter_rows(named=True)
+    ]

@@ -104,9 +104,7 @@ def group_offsets(symbols: npt.ArrayLike) -> Int64Array:
     return np.append(starts, n).astype(np.int64)
 
 
-def ema(
-    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def ema(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Exponential moving average (TA-Lib ``EMA``).
 
     ``alpha = 2 / (timeperiod + 1)``, seeded with the simple mean of the first ``timeperiod``
@@ -121,9 +119,7 @@ def ema(
     )
 
 
-def wilder(
-    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def wilder(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Wilder smoothing: ``s = (s * (timeperiod - 1) + x) / timeperiod``, i.e. alpha = 1/n.
 
     Seeded like TA-Lib's RSI and ATR with the simple mean of the first ``timeperiod`` values, so
@@ -137,9 +133,7 @@ def wilder(
     )
 
 
-def rsi(
-    close: npt.ArrayLike, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def rsi(close: npt.ArrayLike, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Relative strength index with Wilder smoothing (TA-Lib ``RSI``), in [0, 100].
 
     The mean gain and mean loss of the first ``timeperiod`` price changes seed Wilder averages,
@@ -161,9 +155,7 @@ def rsi(
     )
 
 
-def sma(
-    values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def sma(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Rolling mean over ``timeperiod`` values (TA-Lib ``SMA``).
 
     The first output sits at index ``timeperiod - 1`` of each group; windows touching a NaN/inf

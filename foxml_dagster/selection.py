@@ -83,6 +83,8 @@ def rank_targets(
     return table.with_columns(
         pl.format(
             "mean AUC {} ± {} over folds; {} of families beat chance",
-            pl.col("mean_auc").round(3), pl.col("std_auc").round(3), pl.col("family_agreement").round(2),
+            pl.col("mean_auc").round(3),
+            pl.col("std_auc").round(3),
+            pl.col("family_agreement").round(2),
         ).alias("reason")
     )

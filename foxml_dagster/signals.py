@@ -47,9 +47,7 @@ class RiskLimits(BaseModel):
 
     max_symbol_weight: float = Field(0.25, gt=0, le=1, description="max |weight| of one symbol")
     max_gross: float = Field(1.0, gt=0, description="max sum of |weight| across symbols at one ts")
-    dead_zone: float = Field(
-        0.02, ge=0, lt=0.5, description="|y_score - 0.5| below this gives weight 0"
-    )
+    dead_zone: float = Field(0.02, ge=0, lt=0.5, description="|y_score - 0.5| below this gives weight 0")
 
 
 class SignalConfig(BaseModel):
@@ -94,13 +92,11 @@ def signals_from_predictions(
     present = sorted(set(rows.get_column("family").unique().to_list()))
     if not present:
         raise ValueError(
-            f"no predictions for target {target!r}"
-            + (f" and family {family!r}" if family is not None else "")
+            f"no predictions for target {target!r}" + (f" and family {family!r}" if family is not None else "")
         )
     if len(present) > 1:
         raise ValueError(
-            f"predictions for target {target!r} come from several families {present}; "
-            "pass family=... (e.g. 'ensemble')"
+            f"predictions for target {target!r} come from several families {present}; pass family=... (e.g. 'ensemble')"
         )
     n_dup = rows.height - rows.select("symbol", "ts").n_unique()
     if n_dup:

@@ -22,9 +22,7 @@ FOLD_SCHEMA = {
 }
 
 
-def purged_kfold(
-    samples: pl.DataFrame, *, n_folds: int, embargo_pct: float
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def purged_kfold(samples: pl.DataFrame, *, n_folds: int, embargo_pct: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(folds, audit) for samples with columns target, symbol, ts, t1.
 
     folds has one row per (target, fold, sample) with role train or test; purged and embargoed
@@ -62,11 +60,13 @@ def _purged_kfold_one_target(samples, target, n_folds, embargo_pct):
         train = ~is_test & ~purged & ~embargoed
         keep = is_test | train
         folds.append(
-            keys.filter(pl.Series(keep)).with_columns(
+            keys.filter(pl.Series(keep))
+            .with_columns(
                 pl.lit(target).alias("target"),
                 pl.lit(fold, pl.Int32).alias("fold"),
                 pl.Series("role", np.where(is_test, "test", "train")[keep], dtype=pl.Utf8),
-            ).select(*FOLD_SCHEMA)
+            )
+            .select(*FOLD_SCHEMA)
         )
         audit.append(
             {
@@ -84,7 +84,9 @@ def _purged_kfold_one_target(samples, target, n_folds, embargo_pct):
         )
     stamps = ("test_start", "test_end", "window_end", "embargo_end")
     columns = {
-        name: pl.Series(name, np.array([row[name] for row in audit], dtype="datetime64[us]")).dt.replace_time_zone("UTC")
+        name: pl.Series(name, np.array([row[name] for row in audit], dtype="datetime64[us]")).dt.replace_time_zone(
+            "UTC"
+        )
         if name in stamps
         else [row[name] for row in audit]
         for name in audit[0]
@@ -123,8 +125,7 @@ def audit_folds(folds: pl.DataFrame, samples: pl.DataFrame, *, embargo_pct: floa
                 inside = train.filter((pl.col("ts") > end) & (pl.col("ts") <= limit))
                 if inside.height:
                     problems.append(
-                        f"{target} fold {fold}: {inside.height} training samples inside the embargo "
-                        f"({end}, {limit}]"
+                        f"{target} fold {fold}: {inside.height} training samples inside the embargo ({end}, {limit}]"
                     )
     tested = folds.filter(pl.col("role") == "test").group_by("target", "symbol", "ts").len()
     repeated = tested.filter(pl.col("len") != 1)

@@ -93,8 +93,7 @@ def register_view(catalog: Path, view: str, folder: Path, *, timeout_s: float = 
         con = _connect_for_write(catalog, timeout_s)
         try:
             con.execute(
-                f"CREATE OR REPLACE VIEW {view} AS "
-                f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+                f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
             )
         finally:
             con.close()

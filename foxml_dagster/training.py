@@ -100,14 +100,10 @@ def fold_matrix(
     - w: float64 (n,), the `weight` column
     - keys: DataFrame with symbol, ts, t1, label, ret (row-aligned with X)
     """
-    sel = folds.filter(
-        (pl.col("target") == target) & (pl.col("fold") == fold) & (pl.col("role") == role)
-    ).select("symbol", "ts")
-    rows = (
-        frame.filter(pl.col("target") == target)
-        .join(sel, on=["symbol", "ts"], how="inner")
-        .sort("symbol", "ts")
+    sel = folds.filter((pl.col("target") == target) & (pl.col("fold") == fold) & (pl.col("role") == role)).select(
+        "symbol", "ts"
     )
+    rows = frame.filter(pl.col("target") == target).join(sel, on=["symbol", "ts"], how="inner").sort("symbol", "ts")
     X = rows.select(feature_columns).to_numpy().astype(np.float64, copy=False)
     X = np.ascontiguousarray(X)
     y = (rows.get_column("label") == 1).cast(pl.Int8).to_numpy()
@@ -177,12 +173,8 @@ def train_out_of_fold(
         target_folds = folds.filter(pl.col("target") == target)
         fold_ids = sorted(target_folds.get_column("fold").unique().to_list())
         for fold in fold_ids:
-            X_tr, y_tr, w_tr, keys_tr = fold_matrix(
-                target_frame, target_folds, target, fold, "train", feature_columns
-            )
-            X_te, y_te, _, keys_te = fold_matrix(
-                target_frame, target_folds, target, fold, "test", feature_columns
-            )
+            X_tr, y_tr, w_tr, keys_tr = fold_matrix(target_frame, target_folds, target, fold, "train", feature_columns)
+            X_te, y_te, _, keys_te = fold_matrix(target_frame, target_folds, target, fold, "test", feature_columns)
             reason = None
             if len(y_tr) == 0:
                 reason = "no train rows"
@@ -280,9 +272,7 @@ def _validate_folds(folds: pl.DataFrame) -> None:
         raise ValueError(f"folds: required column(s) {missing} missing")
     n_dup = folds.height - folds.select("target", "fold", "symbol", "ts").n_unique()
     if n_dup:
-        raise ValueError(
-            f"folds: {n_dup} duplicate (target, fold, symbol, ts) rows; a sample has one role per fold"
-        )
+        raise ValueError(f"folds: {n_dup} duplicate (target, fold, symbol, ts) rows; a sample has one role per fold")
 
 
 def _check_single_test_fold(folds: pl.DataFrame) -> None:

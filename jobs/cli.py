@@ -1,7 +1,7 @@
 """`foxml`: the command line around the Dagster instance in FOXML_HOME.
 
-    foxml register [--tags]   add the source's symbols as partitions (and print run tags)
-    foxml run                 materialize the whole graph over every symbol, then summarize
+foxml register [--tags]   add the source's symbols as partitions (and print run tags)
+foxml run                 materialize the whole graph over every symbol, then summarize
 """
 
 from __future__ import annotations
@@ -68,12 +68,15 @@ def cmd_run(args) -> int:
     job = defs.resolve_job_def("full_pipeline")
     print(f"foxml: running full_pipeline over {len(symbols)} symbols ({', '.join(symbols)}) ...", flush=True)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(
-        run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False
-    )
+    result = job.execute_in_process(run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False)
     seconds = time.perf_counter() - started
     if not result.success:
-        failed = [e for e in result.all_events if e.is_step_failure or (e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.evaluation.passed)]
+        failed = [
+            e
+            for e in result.all_events
+            if e.is_step_failure
+            or (e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.evaluation.passed)
+        ]
         for event in failed:
             print(f"FAILED {event.step_key}: {event.message}", file=sys.stderr)
         print(f"run {result.run_id} failed after {seconds:.1f}s; see `make ui` for the logs", file=sys.stderr)
@@ -99,7 +102,9 @@ def _summary(result, seconds: float) -> str:
         "",
         "backtest (out-of-fold signals, after costs):",
         *(
-            f"  {key:<14} {headline[key]:.4f}" if isinstance(headline.get(key), float) else f"  {key:<14} {headline.get(key)}"
+            f"  {key:<14} {headline[key]:.4f}"
+            if isinstance(headline.get(key), float)
+            else f"  {key:<14} {headline.get(key)}"
             for key in ("total_return", "cagr", "sharpe", "max_drawdown", "avg_turnover", "start", "end")
             if key in headline
         ),
@@ -113,7 +118,9 @@ def _summary(result, seconds: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="foxml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="foxml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     register = sub.add_parser("register", help="add the source's symbols as partitions")
     register.add_argument("--tags", action="store_true", help="print run tags covering every symbol (JSON)")

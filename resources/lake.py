@@ -27,12 +27,18 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         if not isinstance(obj, pl.DataFrame):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}"
+            )
         folder = self._folder(context.asset_key)
         if context.has_asset_partitions:
             column = context.definition_metadata.get("partition_column", "symbol")
             keys = set(context.asset_partition_keys)
-            stray = obj.filter(~pl.col(column).is_in(list(keys)))[column].unique().to_list() if column in obj.columns else []
+            stray = (
+                obj.filter(~pl.col(column).is_in(list(keys)))[column].unique().to_list()
+                if column in obj.columns
+                else []
+            )
             if column not in obj.columns or stray:
                 raise ValueError(
                     f"{context.asset_key.to_user_string()}: output must carry a '{column}' column whose "

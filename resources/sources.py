@@ -46,9 +46,7 @@ class SampleSource:
         available = set(_sample_table()[self.columns.symbol or "Ticker"].unique().to_list())
         unknown = sorted(set(self.universe) - available)
         if unknown:
-            raise ValueError(
-                f"data.symbols: {unknown} are not in the sample (it has {sorted(available)})"
-            )
+            raise ValueError(f"data.symbols: {unknown} are not in the sample (it has {sorted(available)})")
         return sorted(self.universe or available)
 
     def read_raw(self, symbol: str) -> pl.DataFrame:
@@ -68,14 +66,14 @@ class LandingFolderSource:
     def files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.iterdir() if p.name.endswith(_FILE_SUFFIXES) and not p.name.startswith("."))
+        return sorted(
+            p for p in self.folder.iterdir() if p.name.endswith(_FILE_SUFFIXES) and not p.name.startswith(".")
+        )
 
     def read_file(self, path: Path) -> pl.DataFrame:
         try:
-            if path.name.endswith(".parquet"):
-                frame = pl.read_parquet(path)
-            else:
-                frame = pl.read_csv(path, infer_schema=False)
+            is_parquet = path.name.endswith(".parquet")
+            frame = pl.read_parquet(path) if is_parquet else pl.read_csv(path, infer_schema=False)
         except Exception as exc:  # polars raises several types for a broken file
             raise SourceFormatError(f"{path}: cannot be read as {path.suffix.lstrip('.')}: {exc}") from exc
         file_symbol = None if self._has_symbol_column(frame) else path.name.split(".")[0]

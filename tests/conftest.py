@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,16 @@ from foxml_dagster.config import ColumnMap
 from foxml_dagster.data.normalize import normalize_bars
 from resources.sources import SampleSource
 
-SAMPLE_COLUMNS = ColumnMap(symbol="Ticker", ts="Date", open="Open", high="High", low="Low",
-                           close="Close", volume="Volume", adj_close="Adj Close")
+SAMPLE_COLUMNS = ColumnMap(
+    symbol="Ticker",
+    ts="Date",
+    open="Open",
+    high="High",
+    low="Low",
+    close="Close",
+    volume="Volume",
+    adj_close="Adj Close",
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +37,7 @@ def sample_bars() -> pl.DataFrame:
 def random_walk_bars(symbols=("AAA", "BBB", "CCC"), n: int = 400, seed: int = 0) -> pl.DataFrame:
     """Synthetic OHLCV bars with a shared daily calendar, consistent by construction."""
     rng = np.random.default_rng(seed)
-    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     stamps = pl.Series("ts", [start + timedelta(days=i) for i in range(n)]).cast(pl.Datetime("us", "UTC"))
     frames = []
     for symbol in symbols:
@@ -38,12 +46,17 @@ def random_walk_bars(symbols=("AAA", "BBB", "CCC"), n: int = 400, seed: int = 0)
         high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.01, n))
         low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
         frames.append(
-            pl.DataFrame({
-                "symbol": [symbol] * n,
-                "ts": stamps,
-                "open": open_, "high": high, "low": low, "close": close,
-                "volume": rng.uniform(1e5, 1e6, n),
-            })
+            pl.DataFrame(
+                {
+                    "symbol": [symbol] * n,
+                    "ts": stamps,
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": rng.uniform(1e5, 1e6, n),
+                }
+            )
         )
     return pl.concat(frames)
 

@@ -52,17 +52,11 @@ class NormalizedBars:
 
 def parse_timestamps(ts: pl.Expr, timezone: str | None) -> tuple[pl.Expr, pl.Expr]:
     """(aware UTC timestamp or null, whether the text was naive) for a text column."""
-    aware = pl.coalesce(
-        [ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _AWARE_FORMATS]
-    )
-    naive = pl.coalesce(
-        [ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _NAIVE_FORMATS]
-    )
+    aware = pl.coalesce([ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _AWARE_FORMATS])
+    naive = pl.coalesce([ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _NAIVE_FORMATS])
     zone = timezone or "UTC"
     localized = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    parsed = pl.coalesce(
-        aware.dt.convert_time_zone("UTC"), localized.dt.convert_time_zone("UTC")
-    )
+    parsed = pl.coalesce(aware.dt.convert_time_zone("UTC"), localized.dt.convert_time_zone("UTC"))
     return parsed, aware.is_null() & naive.is_not_null()
 
 
@@ -129,16 +123,18 @@ def normalize_bars(
     good = checked.filter(pl.col("rule").is_null()).with_row_index("_order")
     last_of_key = pl.col("_order") == pl.col("_order").max().over("symbol", "_ts")
     winners = good.filter(last_of_key)
-    superseded = good.filter(~last_of_key).join(
-        winners.select("symbol", "_ts", pl.col("source_row").alias("_kept")), on=["symbol", "_ts"]
-    ).with_columns(
-        pl.lit("duplicate_bar").alias("rule"),
-        pl.format("superseded by source row {}", "_kept").alias("detail"),
+    superseded = (
+        good.filter(~last_of_key)
+        .join(winners.select("symbol", "_ts", pl.col("source_row").alias("_kept")), on=["symbol", "_ts"])
+        .with_columns(
+            pl.lit("duplicate_bar").alias("rule"),
+            pl.format("superseded by source row {}", "_kept").alias("detail"),
+        )
     )
 
-    quarantine = pl.concat(
-        [bad.select(*QUARANTINE_SCHEMA), superseded.select(*QUARANTINE_SCHEMA)]
-    ).sort("symbol", "source_row", nulls_last=True)
+    quarantine = pl.concat([bad.select(*QUARANTINE_SCHEMA), superseded.select(*QUARANTINE_SCHEMA)]).sort(
+        "symbol", "source_row", nulls_last=True
+    )
 
     factor = pl.col("_adj_close") / pl.col("_close") if use_adj else pl.lit(1.0)
     bars = winners.select(

@@ -19,9 +19,7 @@ class SourceFormatError(ValueError):
     """A source file whose layout cannot be mapped onto bars."""
 
 
-def to_raw_bars(
-    frame: pl.DataFrame, columns: ColumnMap, *, origin: str, symbol: str | None = None
-) -> pl.DataFrame:
+def to_raw_bars(frame: pl.DataFrame, columns: ColumnMap, *, origin: str, symbol: str | None = None) -> pl.DataFrame:
     """Rename a source frame's columns to the canonical raw-bar layout, all values as text.
 
     `symbol` fills the symbol column for one-symbol files that have none. `origin` (a file name
@@ -47,12 +45,16 @@ def to_raw_bars(
         for canonical, source in wanted.items()
         if source is not None and source in frame.columns
     }
-    return frame.with_row_index("source_row", offset=1).select(
-        *(expr.alias(name) for name, expr in text.items()),
-        *([] if "adj_close" in text else [pl.lit(None, pl.Utf8).alias("adj_close")]),
-        pl.lit(origin).alias("origin"),
-        pl.col("source_row").cast(pl.Int64),
-    ).select(RAW_COLUMNS)
+    return (
+        frame.with_row_index("source_row", offset=1)
+        .select(
+            *(expr.alias(name) for name, expr in text.items()),
+            *([] if "adj_close" in text else [pl.lit(None, pl.Utf8).alias("adj_close")]),
+            pl.lit(origin).alias("origin"),
+            pl.col("source_row").cast(pl.Int64),
+        )
+        .select(RAW_COLUMNS)
+    )
 
 
 def empty_raw_bars() -> pl.DataFrame:

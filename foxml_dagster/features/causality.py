@@ -44,7 +44,8 @@ def find_lookahead(
         findings += _diff(expected, truncated, specs, "truncate", cut)
         after = ~before
         shocked = bars.with_columns(
-            pl.when(after).then(pl.col(c) * 1.5).otherwise(pl.col(c)) for c in ("open", "high", "low", "close", "volume")
+            pl.when(after).then(pl.col(c) * 1.5).otherwise(pl.col(c))
+            for c in ("open", "high", "low", "close", "volume")
         )
         perturbed = compute_features(shocked, specs).filter(before)
         findings += _diff(expected, perturbed, specs, "perturb", cut)

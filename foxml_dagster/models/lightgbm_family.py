@@ -42,7 +42,7 @@ class LightGBMFamily(ModelFamily):
         p = self.params
         if int(p["n_estimators"]) < 1:
             raise ValueError(f"n_estimators must be >= 1, got {p['n_estimators']}")
-        if not 0 < float(p["learning_rate"]):
+        if not float(p["learning_rate"]) > 0:
             raise ValueError(f"learning_rate must be > 0, got {p['learning_rate']}")
         if int(p["num_leaves"]) < 2:
             raise ValueError(f"num_leaves must be >= 2, got {p['num_leaves']}")

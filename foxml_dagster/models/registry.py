@@ -74,9 +74,7 @@ def get_family(name: str) -> type[ModelFamily]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(
-            f"unknown model family {name!r}; registered families: {registered_families()}"
-        ) from None
+        raise KeyError(f"unknown model family {name!r}; registered families: {registered_families()}") from None
 
 
 def registered_families() -> list[str]:
@@ -232,9 +230,7 @@ class ModelFamily(abc.ABC):
         with path.open("rb") as fh:
             payload = pickle.load(fh)  # noqa: S301 - our own artifact, see docstring
         if not isinstance(payload, dict) or payload.get("format_version") != ARTIFACT_FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: not a foxml model artifact of format version {ARTIFACT_FORMAT_VERSION}"
-            )
+            raise ValueError(f"{path}: not a foxml model artifact of format version {ARTIFACT_FORMAT_VERSION}")
         family_cls = get_family(payload["family"])
         if cls is not ModelFamily and family_cls is not cls:
             raise TypeError(f"{path}: holds a {payload['family']!r} model, not {cls.family!r}")

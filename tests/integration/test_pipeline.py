@@ -12,9 +12,24 @@ from jobs.cli import main as foxml
 
 SYMBOLS = ["AAPL", "IBM", "MSFT"]
 EVERY_ASSET = {
-    "raw_bars", "bars", "bars_quarantine", "features", "labels", "training_frame", "folds",
-    "fold_audit", "leakage_report", "selected_features", "target_ranking", "trained_models",
-    "oof_predictions", "model_scores", "ensemble_predictions", "signals", "backtest", "tearsheet",
+    "raw_bars",
+    "bars",
+    "bars_quarantine",
+    "features",
+    "labels",
+    "training_frame",
+    "folds",
+    "fold_audit",
+    "leakage_report",
+    "selected_features",
+    "target_ranking",
+    "trained_models",
+    "oof_predictions",
+    "model_scores",
+    "ensemble_predictions",
+    "signals",
+    "backtest",
+    "tearsheet",
     "orders",
 }
 
@@ -113,7 +128,9 @@ def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(pi
         for spec in feature_set("baseline"):
             register_feature(replace(spec, name=f"leaky_set_{spec.name}"), sets=("planted_leak",))
         register_feature(
-            FeatureSpec("next_close_gap", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "planted leak"),
+            FeatureSpec(
+                "next_close_gap", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "planted leak"
+            ),
             sets=("planted_leak",),
         )
     small_experiment.write_text(small_experiment.read_text() + "features: {set: planted_leak}\n")

@@ -15,8 +15,9 @@ from foxml_dagster.evaluation import POOLED_FOLD, SCORES_SCHEMA, score_predictio
 UTC_US = pl.Datetime("us", "UTC")
 
 
-def case(scores: list[float], y_true: list[int], rets: list[float], folds: list[int] | None = None,
-         family: str = "m") -> tuple[pl.DataFrame, pl.DataFrame]:
+def case(
+    scores: list[float], y_true: list[int], rets: list[float], folds: list[int] | None = None, family: str = "m"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = len(scores)
     ts = [datetime(2022, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(n)]
     folds = folds if folds is not None else [0] * n
@@ -38,8 +39,9 @@ def case(scores: list[float], y_true: list[int], rets: list[float], folds: list[
 
 
 def test_scores_have_one_row_per_fold_plus_a_pooled_row() -> None:
-    preds, frame = case([0.1, 0.9, 0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1, 1, 0], [-1, 1, -1, 1, 1, -1],
-                        folds=[0, 0, 1, 1, 2, 2])
+    preds, frame = case(
+        [0.1, 0.9, 0.2, 0.8, 0.3, 0.7], [0, 1, 0, 1, 1, 0], [-1, 1, -1, 1, 1, -1], folds=[0, 0, 1, 1, 2, 2]
+    )
     out = score_predictions(preds, frame)
     assert dict(out.schema) == SCORES_SCHEMA
     assert out.get_column("fold").to_list() == [POOLED_FOLD, 0, 1, 2]

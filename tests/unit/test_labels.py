@@ -1,6 +1,6 @@
 """Labels: barrier outcomes, forward returns, causal barrier widths, and uniqueness weights."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -11,14 +11,19 @@ from foxml_dagster.labels import average_uniqueness, make_labels
 
 
 def bars_from_closes(closes, symbol="AAA"):
-    start = datetime(2021, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2021, 1, 1, tzinfo=UTC)
     closes = np.asarray(closes, dtype=float)
-    return pl.DataFrame({
-        "symbol": [symbol] * len(closes),
-        "ts": [start + timedelta(days=i) for i in range(len(closes))],
-        "open": closes, "high": closes * 1.001, "low": closes * 0.999, "close": closes,
-        "volume": np.ones(len(closes)),
-    }).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * len(closes),
+            "ts": [start + timedelta(days=i) for i in range(len(closes))],
+            "open": closes,
+            "high": closes * 1.001,
+            "low": closes * 0.999,
+            "close": closes,
+            "volume": np.ones(len(closes)),
+        }
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
 
 
 def test_forward_return_label_is_the_sign_of_the_log_return_h_bars_ahead(make_bars):
@@ -34,8 +39,10 @@ def test_forward_return_label_is_the_sign_of_the_log_return_h_bars_ahead(make_ba
 
 def test_triple_barrier_hits_the_upper_barrier_first_on_a_jump():
     closes = [100 + 0.1 * ((-1) ** i) for i in range(30)] + [130] + [130] * 15
-    cfg = LabelsConfig(triple_barrier=TripleBarrierConfig(horizon=10, vol_window=10, profit_taking=1, stop_loss=1),
-                       forward_return_horizons=[])
+    cfg = LabelsConfig(
+        triple_barrier=TripleBarrierConfig(horizon=10, vol_window=10, profit_taking=1, stop_loss=1),
+        forward_return_horizons=[],
+    )
     labels = make_labels(bars_from_closes(closes), cfg)
     before_jump = labels.filter(pl.col("ts").dt.day() == 27).row(0, named=True)  # index 26: jump 4 bars ahead
     assert before_jump["barrier"] == 1 and before_jump["label"] == 1
@@ -57,7 +64,9 @@ def test_barrier_width_uses_only_past_volatility(make_bars):
     # labels whose outcome ended before the perturbation.
     bars = make_bars(symbols=("AAA",), n=120)
     cut = bars["ts"][80]
-    shocked = bars.with_columns(pl.when(pl.col("ts") > cut).then(pl.col("close") * 3).otherwise(pl.col("close")).alias("close"))
+    shocked = bars.with_columns(
+        pl.when(pl.col("ts") > cut).then(pl.col("close") * 3).otherwise(pl.col("close")).alias("close")
+    )
     cfg = LabelsConfig(forward_return_horizons=[])
     a = make_labels(bars, cfg).filter(pl.col("t1") <= cut).drop("weight")
     b = make_labels(shocked, cfg).filter(pl.col("t1") <= cut).drop("weight")

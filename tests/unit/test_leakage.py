@@ -18,12 +18,14 @@ def clean_frame(bars):
 
 
 def report_for(bars, frame, names, folds, specs=None):
-    return leakage.leakage_report([
-        *leakage.feature_lookahead_rows(bars, specs or feature_set("baseline")),
-        *leakage.target_copy_rows(frame, names, max_abs_corr=0.5),
-        *leakage.label_span_rows(frame),
-        *leakage.fold_audit_rows(folds, frame, embargo_pct=0.01),
-    ])
+    return leakage.leakage_report(
+        [
+            *leakage.feature_lookahead_rows(bars, specs or feature_set("baseline")),
+            *leakage.target_copy_rows(frame, names, max_abs_corr=0.5),
+            *leakage.label_span_rows(frame),
+            *leakage.fold_audit_rows(folds, frame, embargo_pct=0.01),
+        ]
+    )
 
 
 def test_a_clean_pipeline_on_the_real_sample_raises_no_alarm(sample_bars):
@@ -35,8 +37,7 @@ def test_a_clean_pipeline_on_the_real_sample_raises_no_alarm(sample_bars):
 
 def test_a_feature_reading_the_next_bar_is_named_as_the_culprit(make_bars):
     bars = make_bars(n=150)
-    peek = FeatureSpec("peek_close", lambda p: np.r_[p.close[1:], np.nan],
-                       ("close",), 0, "planted: next close")
+    peek = FeatureSpec("peek_close", lambda p: np.r_[p.close[1:], np.nan], ("close",), 0, "planted: next close")
     rows = leakage.feature_lookahead_rows(bars, [*feature_set("baseline"), peek])
     failed = [r["subject"] for r in rows if r["status"] == "fail"]
     assert failed == ["peek_close"]
@@ -56,11 +57,22 @@ def test_folds_without_purge_are_caught_and_block(make_bars):
     honest, _ = purged_kfold(samples, n_folds=3, embargo_pct=0.0)
     grid = samples["ts"].unique().sort()
     edges = [grid[len(grid) // 3], grid[2 * len(grid) // 3]]
-    naive = samples.with_columns(
-        pl.when(pl.col("ts") < edges[0]).then(0).when(pl.col("ts") < edges[1]).then(1).otherwise(2).cast(pl.Int32).alias("block")
-    ).join(pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32}), how="cross").with_columns(
-        pl.when(pl.col("block") == pl.col("fold")).then(pl.lit("test")).otherwise(pl.lit("train")).alias("role")
-    ).select(honest.columns)
+    naive = (
+        samples.with_columns(
+            pl.when(pl.col("ts") < edges[0])
+            .then(0)
+            .when(pl.col("ts") < edges[1])
+            .then(1)
+            .otherwise(2)
+            .cast(pl.Int32)
+            .alias("block")
+        )
+        .join(pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32}), how="cross")
+        .with_columns(
+            pl.when(pl.col("block") == pl.col("fold")).then(pl.lit("test")).otherwise(pl.lit("train")).alias("role")
+        )
+        .select(honest.columns)
+    )
     assert leakage.failures(leakage.leakage_report(leakage.fold_audit_rows(honest, frame, embargo_pct=0.0))) == []
     caught = leakage.failures(leakage.leakage_report(leakage.fold_audit_rows(naive, frame, embargo_pct=0.0)))
     assert caught and all("overlap the test window" in c for c in caught)
@@ -68,5 +80,7 @@ def test_folds_without_purge_are_caught_and_block(make_bars):
 
 def test_a_label_ending_before_it_starts_is_caught(make_bars):
     frame, _ = clean_frame(make_bars(n=100))
-    broken = frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.col("ts")).otherwise(pl.col("t1")).alias("t1"))
+    broken = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("ts")).otherwise(pl.col("t1")).alias("t1")
+    )
     assert leakage.failures(leakage.leakage_report(leakage.label_span_rows(broken)))

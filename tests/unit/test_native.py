@@ -105,7 +105,7 @@ def ref_std(values, w, ddof):
 def ref_triple_barrier(close, upper, lower, horizon, offsets):
     n = len(close)
     touch, ret, barrier = [-1] * n, [NAN] * n, [0] * n
-    for start, end in zip(offsets[:-1], offsets[1:]):
+    for start, end in zip(offsets[:-1], offsets[1:], strict=True):
         for i in range(start, end):
             c0 = close[i]
             if not (math.isfinite(c0) and c0 > 0 and upper[i] > 0 and lower[i] > 0):
@@ -134,7 +134,7 @@ def ref_talib_stddev(values, n, nbdev):
 def per_group(reference, values, offsets, params):
     """Runs a single-series reference on each group and concatenates the results."""
     out = []
-    for start, end in zip(offsets[:-1], offsets[1:]):
+    for start, end in zip(offsets[:-1], offsets[1:], strict=True):
         out += reference(list(values[start:end]), *params.values())
     return np.array(out, dtype=np.float64)
 
@@ -206,7 +206,7 @@ def test_kernel_matches_reference_on_every_group_of_a_panel(panel, kernel, refer
 def test_each_group_equals_the_kernel_run_on_that_group_alone(panel, kernel, reference, params):
     values, offsets = panel
     out = kernel(values, offsets=offsets, **params)
-    for start, end in zip(offsets[:-1], offsets[1:]):
+    for start, end in zip(offsets[:-1], offsets[1:], strict=True):
         alone = kernel(values[start:end], **params)
         np.testing.assert_array_equal(out[start:end], alone)
 
@@ -389,7 +389,7 @@ def test_triple_barrier_matches_reference_on_a_random_panel():
     np.testing.assert_array_equal(got.touch_index, touch)
     np.testing.assert_array_equal(got.barrier, barrier)
     assert_close(got.ret, ret)
-    for start, end in zip(offsets[:-1], offsets[1:]):
+    for start, end in zip(offsets[:-1], offsets[1:], strict=True):
         group = slice(start, end)
         alone = native.triple_barrier(close[group], upper[group], lower[group], horizon=15)
         shifted = np.where(alone.touch_index >= 0, alone.touch_index + start, -1)
@@ -432,9 +432,7 @@ def test_two_dimensional_input_raises_type_error():
 
 
 @pytest.mark.parametrize("period", [0, -3])
-@pytest.mark.parametrize(
-    "kernel", [native.ema, native.wilder, native.rsi, native.sma, native.stddev]
-)
+@pytest.mark.parametrize("kernel", [native.ema, native.wilder, native.rsi, native.sma, native.stddev])
 def test_non_positive_timeperiod_raises_value_error(kernel, period):
     with pytest.raises(ValueError, match=f"timeperiod must be >= 1, got {period}"):
         kernel(np.ones(5), timeperiod=period)

@@ -49,8 +49,9 @@ def bars(closes: dict[str, list[float]], start: int = 0) -> pl.DataFrame:
     parts = []
     for sym, cs in closes.items():
         parts.append(
-            pl.DataFrame({"symbol": sym, "ts": [day(start + i) for i in range(len(cs))], "close": cs})
-            .with_columns(open=pl.col("close"), high=pl.col("close"), low=pl.col("close"), volume=pl.lit(1.0))
+            pl.DataFrame({"symbol": sym, "ts": [day(start + i) for i in range(len(cs))], "close": cs}).with_columns(
+                open=pl.col("close"), high=pl.col("close"), low=pl.col("close"), volume=pl.lit(1.0)
+            )
         )
     return pl.concat(parts).with_columns(pl.col("ts").cast(UTC_US)).sort("symbol", "ts")
 
@@ -285,8 +286,15 @@ def test_summary_statistics_by_hand() -> None:
 
 
 def test_max_drawdown_counts_a_loss_from_the_start() -> None:
-    series = pl.DataFrame({"ts": [day(0), day(1)], "net_return": [-0.1, 0.05], "gross_exposure": [1.0, 1.0],
-                           "turnover": [1.0, 0.0], "cost": [0.0, 0.0]})
+    series = pl.DataFrame(
+        {
+            "ts": [day(0), day(1)],
+            "net_return": [-0.1, 0.05],
+            "gross_exposure": [1.0, 1.0],
+            "turnover": [1.0, 0.0],
+            "cost": [0.0, 0.0],
+        }
+    )
     s = summarize_backtest(series.with_columns((1 + pl.col("net_return")).cum_prod().alias("equity")))
     assert s["max_drawdown"] == pytest.approx(-0.1)
 

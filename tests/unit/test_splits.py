@@ -1,7 +1,7 @@
 """Purged K-fold: no training span touches its test window, the embargo holds, each sample is
 tested once; and the independent audit catches planted leaks."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from foxml_dagster.splits import audit_folds, purged_kfold
 
-START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def panel_samples(n_days: int, symbols: int, horizons: list[int]) -> pl.DataFrame:
@@ -18,8 +18,9 @@ def panel_samples(n_days: int, symbols: int, horizons: list[int]) -> pl.DataFram
     for s in range(symbols):
         for i in range(n_days):
             h = horizons[(i + s) % len(horizons)]
-            rows.append({"target": "t", "symbol": f"S{s}", "ts": START + timedelta(days=i),
-                         "t1": START + timedelta(days=i + h)})
+            rows.append(
+                {"target": "t", "symbol": f"S{s}", "ts": START + timedelta(days=i), "t1": START + timedelta(days=i + h)}
+            )
     return pl.DataFrame(rows).with_columns(pl.col("ts", "t1").cast(pl.Datetime("us", "UTC")))
 
 
@@ -38,8 +39,10 @@ def test_purged_kfold_never_overlaps_train_and_test_across_the_panel():
 def test_purge_is_by_label_span_not_by_row_count():
     # One long label just before the test block must be purged even though it starts far earlier.
     samples = panel_samples(100, 1, [1]).with_columns(
-        pl.when(pl.col("ts") == START + timedelta(days=5)).then(START + timedelta(days=60))
-        .otherwise(pl.col("t1")).alias("t1")
+        pl.when(pl.col("ts") == START + timedelta(days=5))
+        .then(START + timedelta(days=60))
+        .otherwise(pl.col("t1"))
+        .alias("t1")
     )
     folds, _ = purged_kfold(samples, n_folds=2, embargo_pct=0.0)
     second = folds.filter((pl.col("fold") == 1) & (pl.col("ts") == START + timedelta(days=5)))
@@ -59,13 +62,18 @@ def test_audit_catches_folds_built_without_purge_or_embargo():
     samples = panel_samples(120, 2, [3, 8])
     grid = samples["ts"].unique().sort()
     blocks = [grid.gather(idx) for idx in np.array_split(np.arange(grid.len()), 4)]
-    leaky = pl.concat([
-        samples.select("target", "symbol", "ts").with_columns(
-            pl.lit(k, pl.Int32).alias("fold"),
-            pl.when(pl.col("ts").is_between(block[0], block[-1])).then(pl.lit("test")).otherwise(pl.lit("train")).alias("role"),
-        )
-        for k, block in enumerate(blocks)
-    ]).select("target", "fold", "symbol", "ts", "role")
+    leaky = pl.concat(
+        [
+            samples.select("target", "symbol", "ts").with_columns(
+                pl.lit(k, pl.Int32).alias("fold"),
+                pl.when(pl.col("ts").is_between(block[0], block[-1]))
+                .then(pl.lit("test"))
+                .otherwise(pl.lit("train"))
+                .alias("role"),
+            )
+            for k, block in enumerate(blocks)
+        ]
+    ).select("target", "fold", "symbol", "ts", "role")
     problems = audit_folds(leaky, samples, embargo_pct=0.02)
     assert any("overlap the test window" in p for p in problems)
     assert any("inside the embargo" in p for p in problems)

@@ -18,7 +18,7 @@ def test_atomic_write_leaves_no_temp_files_and_replaces_the_old_file(tmp_path):
 def test_a_failed_write_keeps_the_previous_file(tmp_path):
     path = tmp_path / "a.parquet"
     write_parquet_atomic(pl.DataFrame({"x": [1]}), path)
-    with pytest.raises(Exception):
+    with pytest.raises(pl.exceptions.PolarsError):
         write_parquet_atomic(pl.DataFrame({"x": [object()]}), path)
     assert pl.read_parquet(path)["x"].to_list() == [1]
     assert len(list(tmp_path.iterdir())) == 1

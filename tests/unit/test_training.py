@@ -49,17 +49,13 @@ def make_folds(frame: pl.DataFrame, n_folds: int = 3, gap_days: int = 5) -> pl.D
     """Contiguous time blocks as test folds; training drops `gap_days` either side (purge/embargo)."""
     keys = frame.select("target", "symbol", "ts")
     ts_sorted = keys.get_column("ts").unique().sort()
-    edges = [ts_sorted[int(i * len(ts_sorted) / n_folds)] for i in range(n_folds)] + [
-        ts_sorted[-1] + timedelta(days=1)
-    ]
+    edges = [ts_sorted[int(i * len(ts_sorted) / n_folds)] for i in range(n_folds)] + [ts_sorted[-1] + timedelta(days=1)]
     gap = timedelta(days=gap_days)
     parts = []
     for k in range(n_folds):
         lo, hi = edges[k], edges[k + 1]
         test = keys.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).with_columns(role=pl.lit("test"))
-        train = keys.filter((pl.col("ts") < lo - gap) | (pl.col("ts") >= hi + gap)).with_columns(
-            role=pl.lit("train")
-        )
+        train = keys.filter((pl.col("ts") < lo - gap) | (pl.col("ts") >= hi + gap)).with_columns(role=pl.lit("train"))
         parts.append(pl.concat([train, test]).with_columns(fold=pl.lit(k, dtype=pl.Int32)))
     return pl.concat(parts).select("target", "fold", "symbol", "ts", "role")
 
@@ -83,9 +79,7 @@ def test_oof_follows_the_predictions_contract_and_is_sorted(result) -> None:
     oof = result.oof
     assert dict(oof.schema) == PREDICTIONS_SCHEMA
     assert oof.equals(oof.sort("model_id", "symbol", "ts"))
-    assert set(oof.get_column("model_id").unique()) == {
-        f"{fam}:tb_h5:fold{k}" for fam in FAST for k in range(3)
-    }
+    assert set(oof.get_column("model_id").unique()) == {f"{fam}:tb_h5:fold{k}" for fam in FAST for k in range(3)}
 
 
 def test_every_test_sample_is_predicted_once_per_family(result, frame, folds) -> None:
@@ -142,9 +136,7 @@ def test_test_labels_never_reach_the_fit(frame, folds, result) -> None:
         )
         .drop("in_test")
     )
-    again = train_out_of_fold(
-        scrambled, folds, feature_columns=FEATURES, families=FAST, targets=["tb_h5"], seed=0
-    )
+    again = train_out_of_fold(scrambled, folds, feature_columns=FEATURES, families=FAST, targets=["tb_h5"], seed=0)
     fold0 = pl.col("fold") == 0
     assert again.oof.filter(fold0).drop("y_true").equals(result.oof.filter(fold0).drop("y_true"))
     # ...while the folds that train on those rows do change, so the scramble did reach training.
@@ -167,9 +159,7 @@ def test_missing_feature_column_is_named(frame, folds) -> None:
 
 def test_target_absent_from_folds_is_an_error(frame, folds) -> None:
     with pytest.raises(ValueError, match="fwd_ret_1"):
-        train_out_of_fold(
-            frame, folds.filter(pl.col("target") == "tb_h5"), feature_columns=FEATURES, families=FAST
-        )
+        train_out_of_fold(frame, folds.filter(pl.col("target") == "tb_h5"), feature_columns=FEATURES, families=FAST)
 
 
 def test_unknown_family_or_parameter_fails_before_training(frame, folds) -> None:
@@ -189,9 +179,7 @@ def test_null_features_are_rejected_with_the_column_named(frame, folds) -> None:
 
 def test_a_fold_without_train_rows_is_skipped_not_fatal(frame, folds) -> None:
     no_train = folds.filter(~((pl.col("fold") == 2) & (pl.col("role") == "train")))
-    out = train_out_of_fold(
-        frame, no_train, feature_columns=FEATURES, families={"logistic": {}}, targets=["tb_h5"]
-    )
+    out = train_out_of_fold(frame, no_train, feature_columns=FEATURES, families={"logistic": {}}, targets=["tb_h5"])
     assert out.skipped == [("tb_h5", "logistic", 2, "no train rows")]
     assert sorted(m.fold for m in out.models) == [0, 1]
     assert set(out.oof.get_column("fold").unique()) == {0, 1}
@@ -199,9 +187,11 @@ def test_a_fold_without_train_rows_is_skipped_not_fatal(frame, folds) -> None:
 
 def test_a_single_class_training_fold_gives_constant_predictions(frame, folds) -> None:
     train0 = folds.filter((pl.col("fold") == 0) & (pl.col("role") == "train")).select("target", "symbol", "ts")
-    all_down = frame.join(train0.with_columns(t=pl.lit(True)), on=["target", "symbol", "ts"], how="left").with_columns(
-        pl.when(pl.col("t")).then(pl.lit(-1, dtype=pl.Int8)).otherwise(pl.col("label")).alias("label")
-    ).drop("t")
+    all_down = (
+        frame.join(train0.with_columns(t=pl.lit(True)), on=["target", "symbol", "ts"], how="left")
+        .with_columns(pl.when(pl.col("t")).then(pl.lit(-1, dtype=pl.Int8)).otherwise(pl.col("label")).alias("label"))
+        .drop("t")
+    )
     out = train_out_of_fold(all_down, folds, feature_columns=FEATURES, families=FAST, targets=["tb_h5"])
     for fam in FAST:
         fold0 = out.oof.filter((pl.col("family") == fam) & (pl.col("fold") == 0))
@@ -234,8 +224,18 @@ def _two_family_predictions() -> pl.DataFrame:
     for fam, scores in (("a", [0.2, 0.4, 0.9]), ("b", [0.4, 0.8, None])):
         for t, s, y in zip(ts, scores, [0, 1, 1], strict=True):
             if s is not None:
-                rows.append({"model_id": f"{fam}:t:fold0", "family": fam, "target": "t", "fold": 0,
-                             "symbol": "X", "ts": t, "y_true": y, "y_score": s})
+                rows.append(
+                    {
+                        "model_id": f"{fam}:t:fold0",
+                        "family": fam,
+                        "target": "t",
+                        "fold": 0,
+                        "symbol": "X",
+                        "ts": t,
+                        "y_true": y,
+                        "y_score": s,
+                    }
+                )
     return pl.DataFrame(rows, schema=PREDICTIONS_SCHEMA)
 
 
@@ -255,7 +255,11 @@ def test_mean_ensemble_ignores_existing_ensemble_rows_by_default() -> None:
 
 def test_mean_ensemble_refuses_families_that_disagree_on_y_true() -> None:
     preds = _two_family_predictions().with_columns(
-        pl.when(pl.col("family") == "b").then(1 - pl.col("y_true")).otherwise(pl.col("y_true")).cast(pl.Int8).alias("y_true")
+        pl.when(pl.col("family") == "b")
+        .then(1 - pl.col("y_true"))
+        .otherwise(pl.col("y_true"))
+        .cast(pl.Int8)
+        .alias("y_true")
     )
     with pytest.raises(ValueError, match="disagree on y_true"):
         mean_ensemble(preds)

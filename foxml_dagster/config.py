@@ -12,11 +12,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from foxml_dagster.backtest import BacktestConfig
+from foxml_dagster.execution import ExecutionConfig
+from foxml_dagster.features.registry import FeaturesConfig
+from foxml_dagster.labels import LabelsConfig
 from foxml_dagster.paths import REPO_ROOT
-from foxml_dagster.signals import RiskLimits
+from foxml_dagster.selection import SelectionConfig
+from foxml_dagster.settings import Settings
+from foxml_dagster.signals import SignalConfig
+from foxml_dagster.splits import SplitsConfig
+from foxml_dagster.training import TrainingConfig
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "experiment.yaml"
 
@@ -25,11 +32,7 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used, with the file and field named."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnMap(_Strict):
+class ColumnMap(Settings):
     """Source column name for each canonical bar column."""
 
     symbol: str | None = "symbol"
@@ -42,7 +45,7 @@ class ColumnMap(_Strict):
     adj_close: str | None = None
 
 
-class DataConfig(_Strict):
+class DataConfig(Settings):
     source: Literal["sample", "files"] = "sample"
     symbols: list[str] = Field(default_factory=list)
     landing_dir: str = "landing"
@@ -59,61 +62,14 @@ class DataConfig(_Strict):
         return self
 
 
-class FeaturesConfig(_Strict):
-    set: str = "baseline"
-
-
-class TripleBarrierConfig(_Strict):
-    horizon: int = Field(10, ge=1)
-    vol_window: int = Field(20, ge=2)
-    profit_taking: float = Field(1.5, gt=0)
-    stop_loss: float = Field(1.5, gt=0)
-
-
-class LabelsConfig(_Strict):
-    triple_barrier: TripleBarrierConfig = TripleBarrierConfig()
-    forward_return_horizons: list[int] = Field(default_factory=lambda: [5])
-
-    @model_validator(mode="after")
-    def _horizons_positive(self) -> LabelsConfig:
-        bad = [h for h in self.forward_return_horizons if h < 1]
-        if bad:
-            raise ValueError(f"forward_return_horizons must be >= 1, got {bad}")
-        return self
-
-
-class SplitsConfig(_Strict):
-    n_folds: int = Field(5, ge=2)
-    embargo_pct: float = Field(0.01, ge=0, lt=0.5)
-
-
-class SelectionConfig(_Strict):
-    max_abs_corr: float = Field(0.95, gt=0, le=1)
-    leak_corr: float = Field(0.5, gt=0, le=1)
-
-
-class TrainingConfig(_Strict):
-    seed: int = 7
-    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
-
-
-class SignalsConfig(_Strict):
-    gain: float = Field(4.0, gt=0)
-    risk: RiskLimits = RiskLimits()
-
-
-class ExecutionConfig(_Strict):
-    capital: float = Field(100_000.0, gt=0)
-
-
-class ExperimentConfig(_Strict):
+class ExperimentConfig(Settings):
     data: DataConfig = DataConfig()
     features: FeaturesConfig = FeaturesConfig()
     labels: LabelsConfig = LabelsConfig()
     splits: SplitsConfig = SplitsConfig()
     selection: SelectionConfig = SelectionConfig()
     training: TrainingConfig = TrainingConfig()
-    signals: SignalsConfig = SignalsConfig()
+    signals: SignalConfig = SignalConfig()
     backtest: BacktestConfig = BacktestConfig()
     execution: ExecutionConfig = ExecutionConfig()
 

@@ -11,6 +11,14 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+from pydantic import Field
+
+from foxml_dagster.settings import Settings
+
+
+class ExecutionConfig(Settings):
+    capital: float = Field(100_000.0, gt=0)
+
 
 ORDER_SCHEMA = {
     "client_order_id": pl.Utf8,

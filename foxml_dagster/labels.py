@@ -12,9 +12,30 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from pydantic import Field, model_validator
 
 from foxml_dagster import native
-from foxml_dagster.config import LabelsConfig, TripleBarrierConfig
+from foxml_dagster.settings import Settings
+
+
+class TripleBarrierConfig(Settings):
+    horizon: int = Field(10, ge=1)
+    vol_window: int = Field(20, ge=2)
+    profit_taking: float = Field(1.5, gt=0)
+    stop_loss: float = Field(1.5, gt=0)
+
+
+class LabelsConfig(Settings):
+    triple_barrier: TripleBarrierConfig = TripleBarrierConfig()
+    forward_return_horizons: list[int] = Field(default_factory=lambda: [5])
+
+    @model_validator(mode="after")
+    def _horizons_positive(self) -> LabelsConfig:
+        bad = [h for h in self.forward_return_horizons if h < 1]
+        if bad:
+            raise ValueError(f"forward_return_horizons must be >= 1, got {bad}")
+        return self
+
 
 LABEL_SCHEMA = {
     "symbol": pl.Utf8,

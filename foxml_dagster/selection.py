@@ -10,9 +10,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from foxml_dagster.evaluation import score_predictions
+from foxml_dagster.settings import Settings
 from foxml_dagster.training import train_out_of_fold
+
+
+class SelectionConfig(Settings):
+    max_abs_corr: float = Field(0.95, gt=0, le=1)
+    leak_corr: float = Field(0.5, gt=0, le=1)
 
 
 def drop_redundant_features(

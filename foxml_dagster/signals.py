@@ -56,7 +56,7 @@ class SignalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     gain: float = Field(4.0, gt=0, description="weight = clip(gain * 2 * (y_score - 0.5), -1, 1)")
-    limits: RiskLimits = Field(default_factory=RiskLimits)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
 
 
 def signals_from_predictions(
@@ -79,8 +79,8 @@ def signals_from_predictions(
     `source` is the family the signal came from. Sorted by (symbol, ts). See the module
     docstring for the order of the checks and the meaning of each risk_action.
     """
-    config = SignalConfig(gain=gain, limits=limits if limits is not None else RiskLimits())
-    lim = config.limits
+    config = SignalConfig(gain=gain, risk=limits if limits is not None else RiskLimits())
+    lim = config.risk
     needed = ["family", "target", "symbol", "ts", "y_score"]
     missing = [c for c in needed if c not in predictions.columns]
     if missing:

@@ -12,6 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from pydantic import Field
+
+from foxml_dagster.settings import Settings
+
+
+class SplitsConfig(Settings):
+    n_folds: int = Field(5, ge=2)
+    embargo_pct: float = Field(0.01, ge=0, lt=0.5)
+
 
 FOLD_SCHEMA = {
     "target": pl.Utf8,

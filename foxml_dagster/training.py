@@ -22,12 +22,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from foxml_dagster.models import ModelFamily, get_family
+from foxml_dagster.settings import Settings
 
 __all__ = [
     "PREDICTIONS_SCHEMA",
     "FittedModel",
+    "TrainingConfig",
     "TrainingResult",
     "fold_matrix",
     "model_id_for",
@@ -44,6 +47,14 @@ PREDICTIONS_SCHEMA: dict[str, pl.DataType] = {
     "y_true": pl.Int8(),
     "y_score": pl.Float64(),
 }
+
+
+class TrainingConfig(Settings):
+    """The seed and each family's parameters (see foxml_dagster.models for the names)."""
+
+    seed: int = 7
+    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
+
 
 _FRAME_KEYS = ("symbol", "ts", "target", "t1", "label", "ret", "weight")
 _FOLD_KEYS = ("target", "fold", "symbol", "ts", "role")

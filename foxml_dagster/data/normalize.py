@@ -86,13 +86,13 @@ def normalize_bars(
         )
 
     prices = ["_open", "_high", "_low", "_close", *(["_adj_close"] if use_adj else [])]
-    not_finite = [c for c in (f"_{v}" for v in values)]
+    numbers = [f"_{v}" for v in values]
     rule = (
         pl.when(pl.col("symbol").is_null() | (pl.col("symbol").str.strip_chars() == ""))
         .then(pl.lit("missing_symbol"))
         .when(pl.col("_ts").is_null())
         .then(pl.lit("unparseable_timestamp"))
-        .when(pl.any_horizontal(pl.col(c).is_null() | ~pl.col(c).is_finite() for c in not_finite))
+        .when(pl.any_horizontal(pl.col(c).is_null() | ~pl.col(c).is_finite() for c in numbers))
         .then(pl.lit("non_numeric_value"))
         .when(pl.any_horizontal(pl.col(c) <= 0 for c in prices))
         .then(pl.lit("non_positive_price"))

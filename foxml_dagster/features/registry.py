@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from foxml_dagster.features.panel import Panel
+from foxml_dagster.settings import Settings
+
+
+class FeaturesConfig(Settings):
+    set: str = "baseline"
+
 
 Compute = Callable[[Panel], np.ndarray]
 

@@ -6,8 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from foxml_dagster.config import LabelsConfig, TripleBarrierConfig
-from foxml_dagster.labels import average_uniqueness, make_labels
+from foxml_dagster.labels import LabelsConfig, TripleBarrierConfig, average_uniqueness, make_labels
 
 
 def bars_from_closes(closes, symbol="AAA"):

@@ -4,10 +4,9 @@ import numpy as np
 import polars as pl
 
 from foxml_dagster import leakage
-from foxml_dagster.config import LabelsConfig
 from foxml_dagster.dataset import build_training_frame
 from foxml_dagster.features import FeatureSpec, compute_features, feature_set
-from foxml_dagster.labels import make_labels
+from foxml_dagster.labels import LabelsConfig, make_labels
 from foxml_dagster.splits import purged_kfold
 
 

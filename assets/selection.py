@@ -7,6 +7,7 @@ from assets.metadata import markdown_table
 from foxml_dagster import leakage
 from foxml_dagster.dataset import feature_columns
 from foxml_dagster.features import feature_set
+from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import drop_redundant_features, rank_targets
 from resources.home import Experiment
 
@@ -14,8 +15,10 @@ from resources.home import Experiment
 @dg.asset(
     group_name="selection",
     kinds={"polars", "parquet"},
-    description="Automatic leakage checks: features re-computed on truncated and perturbed bars, "
-    "features that nearly copy the realised return, label spans, and the fold audit.",
+    description="Automatic leakage checks: features re-computed on truncated and perturbed bars; "
+    "features that copy the target, score too well alone, dominate importance, or carry a "
+    "whole-sample scaler; labels re-computed on truncated bars; the fold audit (overlap, label "
+    "spans crossing a boundary, embargo, test coverage).",
     check_specs=[
         dg.AssetCheckSpec(
             "no_leakage",
@@ -33,16 +36,26 @@ def leakage_report(
     folds: pl.DataFrame,
 ):
     cfg = experiment.config
+    sel = cfg.selection
     names = feature_columns(training_frame)
     rows = [
         *leakage.feature_lookahead_rows(bars, feature_set(cfg.features.set), seed=cfg.training.seed),
-        *leakage.target_copy_rows(training_frame, names, max_abs_corr=cfg.selection.leak_corr),
+        *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr),
+        *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc),
+        *leakage.importance_dominance_rows(
+            training_frame, names, max_share=sel.max_importance_share, seed=cfg.training.seed
+        ),
+        *leakage.preprocessing_rows(training_frame, names),
+        *leakage.label_lookahead_rows(bars, lambda b: make_labels(b, cfg.labels), seed=cfg.training.seed),
         *leakage.label_span_rows(training_frame),
-        *leakage.fold_audit_rows(folds, training_frame, embargo_pct=cfg.splits.embargo_pct),
+        *leakage.fold_audit_rows(folds, training_frame, cfg.splits),
     ]
     report = leakage.leakage_report(rows)
     found = leakage.failures(report)
-    yield dg.Output(report, metadata={"failures": len(found)})
+    summary = report.group_by("check_name", maintain_order=True).agg(
+        (pl.col("status") == "fail").sum().alias("failed"), pl.len().alias("rows")
+    )
+    yield dg.Output(report, metadata={"failures": len(found), "checks": markdown_table(summary)})
     yield dg.AssetCheckResult(
         check_name="no_leakage",
         passed=not found,

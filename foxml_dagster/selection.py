@@ -20,6 +20,8 @@ from foxml_dagster.training import train_out_of_fold
 class SelectionConfig(Settings):
     max_abs_corr: float = Field(0.95, gt=0, le=1)
     leak_corr: float = Field(0.5, gt=0, le=1)
+    leak_auc: float = Field(0.7, gt=0.5, le=1)
+    max_importance_share: float = Field(0.6, gt=0, le=1)
 
 
 def drop_redundant_features(

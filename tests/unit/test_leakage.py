@@ -1,85 +1,199 @@
-"""Planted leaks must be caught; a clean pipeline must raise no alarm."""
+"""The planted-leak suite: each planted leak is caught and named; a clean pipeline raises no alarm."""
 
 import numpy as np
 import polars as pl
+import pytest
 
 from foxml_dagster import leakage
 from foxml_dagster.dataset import build_training_frame
 from foxml_dagster.features import FeatureSpec, compute_features, feature_set
 from foxml_dagster.labels import LabelsConfig, make_labels
-from foxml_dagster.splits import purged_kfold
+from foxml_dagster.splits import SplitsConfig, make_folds, purged_kfold
+
+SPLITS = SplitsConfig(n_folds=4, embargo_pct=0.01)
 
 
-def clean_frame(bars):
-    specs = feature_set("baseline")
-    built = build_training_frame(compute_features(bars, specs), make_labels(bars, LabelsConfig()))
+def clean_frame(bars, cfg=None):
+    built = build_training_frame(
+        compute_features(bars, feature_set("baseline")), make_labels(bars, cfg or LabelsConfig())
+    )
     return built.frame, built.feature_columns
 
 
-def report_for(bars, frame, names, folds, specs=None):
+def full_report(bars, frame, names, folds, *, specs=None, labeller=None, splits=SPLITS):
     return leakage.leakage_report(
         [
             *leakage.feature_lookahead_rows(bars, specs or feature_set("baseline")),
             *leakage.target_copy_rows(frame, names, max_abs_corr=0.5),
+            *leakage.single_feature_score_rows(frame, names, max_auc=0.7),
+            *leakage.importance_dominance_rows(frame, names, max_share=0.6),
+            *leakage.preprocessing_rows(frame, names),
+            *leakage.label_lookahead_rows(bars, labeller or (lambda b: make_labels(b, LabelsConfig()))),
             *leakage.label_span_rows(frame),
-            *leakage.fold_audit_rows(folds, frame, embargo_pct=0.01),
+            *leakage.fold_audit_rows(folds, frame, splits),
         ]
     )
+
+
+def failed(rows_or_report, check=None):
+    report = rows_or_report if isinstance(rows_or_report, pl.DataFrame) else leakage.leakage_report(rows_or_report)
+    bad = report.filter(pl.col("status") == "fail")
+    if check:
+        bad = bad.filter(pl.col("check_name") == check)
+    return bad
+
+
+@pytest.fixture(scope="module")
+def synthetic(request):
+    from tests.conftest import random_walk_bars
+
+    bars = random_walk_bars(n=300)
+    frame, names = clean_frame(bars)
+    return bars, frame, names
 
 
 def test_a_clean_pipeline_on_the_real_sample_raises_no_alarm(sample_bars):
     bars = sample_bars.filter(pl.col("ts").dt.year() >= 2011)
     frame, names = clean_frame(bars)
-    folds, _ = purged_kfold(frame.select("target", "symbol", "ts", "t1"), n_folds=4, embargo_pct=0.01)
-    assert leakage.failures(report_for(bars, frame, names, folds)) == []
+    folds, _ = make_folds(frame.select("target", "symbol", "ts", "t1"), SPLITS)
+    report = full_report(bars, frame, names, folds)
+    assert leakage.failures(report) == []
+    assert set(report["check_name"]) >= {
+        "feature_reads_future",
+        "feature_copies_target",
+        "single_feature_score",
+        "importance_dominance",
+        "preprocessing_outside_fold",
+        "label_reads_future",
+        "label_ends_before_start",
+        "train_test_overlap",
+        "label_crosses_boundary",
+        "missing_embargo",
+        "test_count",
+    }
+
+
+def test_a_clean_walk_forward_and_cpcv_raise_no_alarm(synthetic):
+    _, frame, _ = synthetic
+    samples = frame.select("target", "symbol", "ts", "t1")
+    for cfg in (SplitsConfig(method="walk_forward", n_folds=4), SplitsConfig(method="cpcv", n_folds=5)):
+        folds, _ = make_folds(samples, cfg)
+        assert failed(leakage.fold_audit_rows(folds, frame, cfg)).is_empty()
 
 
 def test_a_feature_reading_the_next_bar_is_named_as_the_culprit(make_bars):
     bars = make_bars(n=150)
     peek = FeatureSpec("peek_close", lambda p: np.r_[p.close[1:], np.nan], ("close",), 0, "planted: next close")
     rows = leakage.feature_lookahead_rows(bars, [*feature_set("baseline"), peek])
-    failed = [r["subject"] for r in rows if r["status"] == "fail"]
-    assert failed == ["peek_close"]
+    assert failed(rows)["subject"].to_list() == ["peek_close"]
 
 
-def test_a_feature_that_copies_the_realised_return_is_caught(make_bars):
-    frame, names = clean_frame(make_bars(n=200))
+def test_a_feature_that_copies_the_realised_return_is_caught(synthetic):
+    _, frame, names = synthetic
     noise = np.random.default_rng(0).normal(0, 0.002, frame.height)
     planted = frame.with_columns((pl.col("ret") + noise).alias("future_ret"))
     rows = leakage.target_copy_rows(planted, [*names, "future_ret"], max_abs_corr=0.5)
-    assert {r["subject"].split(" ")[0] for r in rows if r["status"] == "fail"} == {"future_ret"}
+    assert {s.split(" ")[0] for s in failed(rows)["subject"]} == {"future_ret"}
 
 
-def test_folds_without_purge_are_caught_and_block(make_bars):
-    frame, _ = clean_frame(make_bars(n=200))
-    samples = frame.select("target", "symbol", "ts", "t1")
-    honest, _ = purged_kfold(samples, n_folds=3, embargo_pct=0.0)
-    grid = samples["ts"].unique().sort()
+def test_a_feature_with_an_extreme_single_feature_score_is_caught(synthetic):
+    _, frame, names = synthetic
+    # Mostly the label, a third of the time noise: a rank correlation that still looks "moderate".
+    rng = np.random.default_rng(1)
+    noisy = np.where(rng.uniform(size=frame.height) < 0.3, rng.normal(size=frame.height), frame["label"].to_numpy())
+    planted = frame.with_columns(pl.Series("label_echo", noisy.astype(float)))
+    rows = leakage.single_feature_score_rows(planted, [*names, "label_echo"], max_auc=0.7)
+    assert {s.split(" ")[0] for s in failed(rows)["subject"]} == {"label_echo"}
+
+
+def test_importance_dominated_by_one_feature_is_caught(synthetic):
+    _, frame, names = synthetic
+    noise = np.random.default_rng(2).normal(0, 0.01, frame.height)
+    planted = frame.with_columns((pl.col("ret") + noise).alias("future_ret"))
+    rows = leakage.importance_dominance_rows(planted, [*names, "future_ret"], max_share=0.6)
+    assert set(failed(rows)["subject"].str.split(" ").list.first()) == {"future_ret"}
+    assert failed(leakage.importance_dominance_rows(frame, names, max_share=0.6)).is_empty()
+
+
+@pytest.mark.parametrize(
+    "scaler",
+    [
+        lambda c: (c - c.mean()) / c.std(),
+        lambda c: (c - c.min()) / (c.max() - c.min()),
+        lambda c: c.rank() / c.len(),
+        lambda c: ((c - c.mean()) / c.std()).over("symbol"),
+    ],
+    ids=["zscore", "minmax", "rank", "per_symbol_zscore"],
+)
+def test_preprocessing_fitted_on_the_whole_sample_is_caught(synthetic, scaler):
+    _, frame, names = synthetic
+    scaled = frame.filter(pl.col("target") == frame["target"][0]).with_columns(scaler(pl.col(names[0])).alias(names[0]))
+    assert failed(leakage.preprocessing_rows(scaled, names))["subject"].to_list() == [names[0]]
+    assert failed(leakage.preprocessing_rows(frame, names)).is_empty()
+
+
+def test_overlapping_train_and_test_spans_are_caught(synthetic):
+    _, frame, _ = synthetic
+    by_symbol = frame.select("target", "symbol", "ts").with_columns(
+        pl.lit(0, pl.Int32).alias("fold"),
+        pl.when(pl.col("symbol") == "AAA").then(pl.lit("test")).otherwise(pl.lit("train")).alias("role"),
+    )
+    cfg = SplitsConfig(n_folds=2, embargo_pct=0.0)
+    assert "train_test_overlap" in set(failed(leakage.fold_audit_rows(by_symbol, frame, cfg))["check_name"])
+
+
+def test_labels_crossing_the_split_boundary_are_caught(synthetic):
+    _, frame, _ = synthetic
+    grid = frame["ts"].unique().sort()
     edges = [grid[len(grid) // 3], grid[2 * len(grid) // 3]]
     naive = (
-        samples.with_columns(
-            pl.when(pl.col("ts") < edges[0])
-            .then(0)
-            .when(pl.col("ts") < edges[1])
-            .then(1)
-            .otherwise(2)
-            .cast(pl.Int32)
-            .alias("block")
+        frame.select("target", "symbol", "ts")
+        .with_columns(
+            pl.when(pl.col("ts") < edges[0]).then(0).when(pl.col("ts") < edges[1]).then(1).otherwise(2).alias("block")
         )
         .join(pl.DataFrame({"fold": [0, 1, 2]}, schema={"fold": pl.Int32}), how="cross")
         .with_columns(
             pl.when(pl.col("block") == pl.col("fold")).then(pl.lit("test")).otherwise(pl.lit("train")).alias("role")
         )
-        .select(honest.columns)
+        .drop("block")
     )
-    assert leakage.failures(leakage.leakage_report(leakage.fold_audit_rows(honest, frame, embargo_pct=0.0))) == []
-    caught = leakage.failures(leakage.leakage_report(leakage.fold_audit_rows(naive, frame, embargo_pct=0.0)))
-    assert caught and all("overlap the test window" in c for c in caught)
+    cfg = SplitsConfig(n_folds=3, embargo_pct=0.0)
+    assert set(failed(leakage.fold_audit_rows(naive, frame, cfg))["check_name"]) == {"label_crosses_boundary"}
 
 
-def test_a_label_ending_before_it_starts_is_caught(make_bars):
-    frame, _ = clean_frame(make_bars(n=100))
+def test_a_missing_embargo_is_caught(synthetic):
+    _, frame, _ = synthetic
+    samples = frame.select("target", "symbol", "ts", "t1")
+    purged_only, _ = purged_kfold(samples, n_folds=4, embargo_pct=0.0)
+    cfg = SplitsConfig(n_folds=4, embargo_pct=0.03)
+    assert set(failed(leakage.fold_audit_rows(purged_only, frame, cfg))["check_name"]) == {"missing_embargo"}
+
+
+def test_a_barrier_width_from_whole_sample_volatility_is_caught(synthetic):
+    bars, _, _ = synthetic
+
+    def whole_sample_vol(b):
+        # planted: one volatility for the whole history sets every barrier (uses the future)
+        labels = make_labels(b, LabelsConfig(forward_return_horizons=[]))
+        sigma = float(np.log(b["close"]).diff().std())
+        return labels.with_columns(pl.when(pl.col("ret").abs() > 2 * sigma).then(1).otherwise(0).alias("barrier"))
+
+    caught = failed(leakage.label_lookahead_rows(bars, whole_sample_vol))
+    assert caught["check_name"].to_list() == ["label_reads_future"]
+    assert failed(leakage.label_lookahead_rows(bars, lambda b: make_labels(b, LabelsConfig()))).is_empty()
+
+
+def test_a_label_ending_before_it_starts_is_caught(synthetic):
+    _, frame, _ = synthetic
     broken = frame.with_columns(
         pl.when(pl.int_range(pl.len()) == 0).then(pl.col("ts")).otherwise(pl.col("t1")).alias("t1")
     )
     assert leakage.failures(leakage.leakage_report(leakage.label_span_rows(broken)))
+
+
+def test_every_failure_names_its_check_and_culprit(synthetic):
+    bars, frame, names = synthetic
+    planted = frame.with_columns((pl.col("ret") * 1.01).alias("future_ret"))
+    folds, _ = purged_kfold(frame.select("target", "symbol", "ts", "t1"), n_folds=4, embargo_pct=0.01)
+    lines = leakage.failures(full_report(bars, planted, [*names, "future_ret"], folds))
+    assert lines and all("future_ret" in line for line in lines)

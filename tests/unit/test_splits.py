@@ -1,14 +1,27 @@
-"""Purged K-fold: no training span touches its test window, the embargo holds, each sample is
-tested once; and the independent audit catches planted leaks."""
+"""Splits: no training span touches a test window, the embargo holds, each sample is tested the
+right number of times, for K-fold, walk-forward and CPCV; and the independent audit catches
+planted leaks."""
 
 from datetime import UTC, datetime, timedelta
+from math import comb
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foxml_dagster.splits import audit_folds, purged_kfold
+from foxml_dagster.splits import (
+    SplitsConfig,
+    audit_folds,
+    audit_with,
+    backtest_paths,
+    combinatorial_purged,
+    cpcv_counts,
+    make_folds,
+    purged_kfold,
+    walk_forward,
+)
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -24,16 +37,29 @@ def panel_samples(n_days: int, symbols: int, horizons: list[int]) -> pl.DataFram
     return pl.DataFrame(rows).with_columns(pl.col("ts", "t1").cast(pl.Datetime("us", "UTC")))
 
 
+def kinds(problems):
+    return {p.kind for p in problems}
+
+
+def no_train_span_overlaps_a_test_span(folds, samples):
+    """Brute force: every (train, test) pair of a fold, spans as closed intervals [ts, t1]."""
+    rows = folds.join(samples, on=["target", "symbol", "ts"])
+    for (_fold,), group in rows.group_by("fold"):
+        test = group.filter(pl.col("role") == "test")
+        train = group.filter(pl.col("role") == "train")
+        a0, a1 = train["ts"].to_numpy()[:, None], train["t1"].to_numpy()[:, None]
+        b0, b1 = test["ts"].to_numpy()[None, :], test["t1"].to_numpy()[None, :]
+        if ((a0 <= b1) & (b0 <= a1)).any():
+            return False
+    return True
+
+
 def test_purged_kfold_never_overlaps_train_and_test_across_the_panel():
     samples = panel_samples(200, 3, [1, 5, 10])
     folds, audit = purged_kfold(samples, n_folds=5, embargo_pct=0.02)
     assert audit_folds(folds, samples, embargo_pct=0.02) == []
     assert audit["n_purged"].sum() > 0 and audit["n_embargoed"].sum() > 0
-    for fold in range(5):
-        rows = folds.filter(pl.col("fold") == fold).join(samples, on=["target", "symbol", "ts"])
-        test, train = rows.filter(pl.col("role") == "test"), rows.filter(pl.col("role") == "train")
-        start, end = test["ts"].min(), test["t1"].max()
-        assert train.filter((pl.col("ts") <= end) & (pl.col("t1") >= start)).is_empty()
+    assert no_train_span_overlaps_a_test_span(folds, samples)
 
 
 def test_purge_is_by_label_span_not_by_row_count():
@@ -58,11 +84,59 @@ def test_embargo_drops_training_samples_right_after_the_test_window():
     assert after > first["embargo_end"]
 
 
-def test_audit_catches_folds_built_without_purge_or_embargo():
-    samples = panel_samples(120, 2, [3, 8])
+def test_walk_forward_trains_only_on_the_past_expanding_or_sliding():
+    samples = panel_samples(120, 2, [3])
+    expanding, audit = walk_forward(samples, n_folds=4, embargo_pct=0.01)
+    assert expanding["fold"].n_unique() == 3
+    for _, group in expanding.group_by("fold"):
+        test_start = group.filter(pl.col("role") == "test")["ts"].min()
+        train = group.filter(pl.col("role") == "train")
+        assert train["ts"].max() < test_start
+        assert train["ts"].min() == START  # expanding: always from the first day
+    sliding, _ = walk_forward(samples, n_folds=4, embargo_pct=0.01, train_groups=1)
+    last = sliding.filter((pl.col("fold") == 2) & (pl.col("role") == "train"))
+    assert last["ts"].min() > START + timedelta(days=50)  # only the group just before the test
+    assert audit_folds(expanding, samples, embargo_pct=0.01, method="walk_forward") == []
+    # the first group is never tested; everything after it exactly once
+    assert audit["n_test"].sum() == samples.filter(pl.col("ts") >= audit["test_start"].min()).height
+
+
+def test_cpcv_counts_splits_and_paths_and_reassembles_every_path():
+    assert cpcv_counts(6, 2) == (15, 5)
+    assert cpcv_counts(10, 2) == (45, 9)
+    samples = panel_samples(90, 2, [2])
+    folds, audit = combinatorial_purged(samples, n_groups=6, n_test_groups=2, embargo_pct=0.0)
+    assert audit.height == 15
+    assert audit_folds(folds, samples, embargo_pct=0.0, method="cpcv", times_tested=5) == []
+    # A fake prediction per test row; every path then holds every sample exactly once.
+    predictions = folds.filter(pl.col("role") == "test").select("target", "fold", "symbol", "ts")
+    paths = backtest_paths(predictions, folds)
+    per_path = paths.group_by("path").agg(pl.len(), pl.struct("symbol", "ts").n_unique().alias("unique"))
+    assert per_path.height == 5
+    assert (per_path["len"] == samples.height).all() and (per_path["unique"] == samples.height).all()
+
+
+def test_split_method_is_chosen_by_config():
+    samples = panel_samples(80, 2, [2])
+    for cfg, n in [
+        (SplitsConfig(n_folds=4), 4),
+        (SplitsConfig(method="walk_forward", n_folds=4), 3),
+        (SplitsConfig(method="walk_forward", n_folds=4, window="sliding", train_groups=2), 3),
+        (SplitsConfig(method="cpcv", n_folds=5, n_test_groups=2), 10),
+    ]:
+        folds, _ = make_folds(samples, cfg)
+        assert folds["fold"].n_unique() == n
+        assert audit_with(folds, samples, cfg) == []
+    with pytest.raises(ValueError, match="n_test_groups"):
+        SplitsConfig(method="cpcv", n_folds=3, n_test_groups=3)
+    with pytest.raises(ValueError, match="train_groups"):
+        SplitsConfig(method="walk_forward", window="sliding")
+
+
+def naive_folds(samples, n_folds):
     grid = samples["ts"].unique().sort()
-    blocks = [grid.gather(idx) for idx in np.array_split(np.arange(grid.len()), 4)]
-    leaky = pl.concat(
+    blocks = [grid.gather(idx) for idx in np.array_split(np.arange(grid.len()), n_folds)]
+    return pl.concat(
         [
             samples.select("target", "symbol", "ts").with_columns(
                 pl.lit(k, pl.Int32).alias("fold"),
@@ -74,9 +148,21 @@ def test_audit_catches_folds_built_without_purge_or_embargo():
             for k, block in enumerate(blocks)
         ]
     ).select("target", "fold", "symbol", "ts", "role")
-    problems = audit_folds(leaky, samples, embargo_pct=0.02)
-    assert any("overlap the test window" in p for p in problems)
-    assert any("inside the embargo" in p for p in problems)
+
+
+def test_audit_catches_folds_built_without_purge_or_embargo():
+    samples = panel_samples(120, 2, [3, 8])
+    found = kinds(audit_folds(naive_folds(samples, 4), samples, embargo_pct=0.02))
+    assert found == {"label_crosses_boundary", "missing_embargo"}
+
+
+def test_audit_catches_a_panel_split_by_symbol_instead_of_time():
+    samples = panel_samples(60, 2, [1])
+    by_symbol = samples.select("target", "symbol", "ts").with_columns(
+        pl.lit(0, pl.Int32).alias("fold"),
+        pl.when(pl.col("symbol") == "S0").then(pl.lit("test")).otherwise(pl.lit("train")).alias("role"),
+    )
+    assert "train_test_overlap" in kinds(audit_folds(by_symbol, samples, embargo_pct=0.0))
 
 
 def test_audit_catches_a_sample_tested_twice_or_never():
@@ -84,21 +170,82 @@ def test_audit_catches_a_sample_tested_twice_or_never():
     folds, _ = purged_kfold(samples, n_folds=3, embargo_pct=0.0)
     first_test = folds.filter(pl.col("role") == "test").head(1)
     doubled = pl.concat([folds, first_test.with_columns(pl.lit(2, pl.Int32).alias("fold"))])
-    assert any("more than once" in p for p in audit_folds(doubled, samples, embargo_pct=0.0))
+    assert any("more than once" in str(p) for p in audit_folds(doubled, samples, embargo_pct=0.0))
     dropped = folds.filter(~((pl.col("role") == "test") & (pl.col("ts") == first_test["ts"][0])))
-    assert any("never tested" in p for p in audit_folds(dropped, samples, embargo_pct=0.0))
+    assert any("1 never tested" in str(p) for p in audit_folds(dropped, samples, embargo_pct=0.0))
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    n_days=st.integers(30, 120),
-    symbols=st.integers(1, 3),
-    horizons=st.lists(st.integers(1, 15), min_size=1, max_size=4),
-    n_folds=st.integers(2, 6),
-    embargo=st.floats(0.0, 0.1),
+def test_audit_catches_walk_forward_training_on_the_future():
+    samples = panel_samples(80, 1, [1])
+    folds, _ = purged_kfold(samples, n_folds=4, embargo_pct=0.0)
+    later = folds.filter(pl.col("fold") >= 1)  # K-fold folds train on later data too
+    assert "trains_on_future" in kinds(audit_folds(later, samples, embargo_pct=0.0, method="walk_forward"))
+
+
+# Property tests: random label spans (several symbols, mixed horizons), every method.
+spans = st.fixed_dictionaries(
+    {
+        "n_days": st.integers(30, 90),
+        "symbols": st.integers(1, 3),
+        "horizons": st.lists(st.integers(1, 12), min_size=1, max_size=4),
+        "embargo": st.floats(0.0, 0.1),
+    }
 )
-def test_property_random_label_spans_always_pass_the_audit(n_days, symbols, horizons, n_folds, embargo):
-    samples = panel_samples(n_days, symbols, horizons)
-    folds, audit = purged_kfold(samples, n_folds=n_folds, embargo_pct=embargo)
-    assert audit_folds(folds, samples, embargo_pct=embargo) == []
-    assert audit["n_test"].sum() == samples.height
+
+
+def check_embargo(folds, samples, embargo):
+    """Brute force: no training sample starts within the embargo bars after any test label ends."""
+    grid = samples["ts"].unique().sort().to_numpy()
+    bars = int(np.ceil(embargo * len(grid)))
+    if not bars:
+        return True
+    rows = folds.join(samples, on=["target", "symbol", "ts"])
+    for (_fold,), group in rows.group_by("fold"):
+        test_t1 = group.filter(pl.col("role") == "test")["t1"].max()
+        train_ts = group.filter(pl.col("role") == "train")["ts"].to_numpy()
+        last = np.searchsorted(grid, np.datetime64(test_t1.replace(tzinfo=None)), side="right") - 1
+        limit = grid[min(last + bars, len(grid) - 1)]
+        # only blocks whose window ends at the fold's largest t1 are checked this simply
+        if ((train_ts > np.datetime64(test_t1.replace(tzinfo=None))) & (train_ts <= limit)).any():
+            return False
+    return True
+
+
+@settings(max_examples=25, deadline=None)
+@given(spans, st.integers(2, 6))
+def test_property_purged_kfold(case, n_folds):
+    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
+    folds, audit = purged_kfold(samples, n_folds=n_folds, embargo_pct=case["embargo"])
+    assert no_train_span_overlaps_a_test_span(folds, samples)
+    assert check_embargo(folds, samples, case["embargo"])
+    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+    assert tested.height == samples.height and (tested["len"] == 1).all()
+    assert audit_folds(folds, samples, embargo_pct=case["embargo"]) == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(spans, st.integers(3, 6), st.sampled_from([None, 1, 2]))
+def test_property_walk_forward(case, n_folds, history):
+    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
+    folds, audit = walk_forward(samples, n_folds=n_folds, embargo_pct=case["embargo"], train_groups=history)
+    assert no_train_span_overlaps_a_test_span(folds, samples)
+    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+    assert (tested["len"] == 1).all()
+    assert tested.height == samples.filter(pl.col("ts") >= audit["test_start"].min()).height
+    assert audit_folds(folds, samples, embargo_pct=case["embargo"], method="walk_forward") == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(spans, st.integers(3, 6), st.integers(1, 3))
+def test_property_cpcv(case, n_groups, k):
+    k = min(k, n_groups - 1)
+    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
+    folds, audit = combinatorial_purged(samples, n_groups=n_groups, n_test_groups=k, embargo_pct=case["embargo"])
+    assert audit.height == comb(n_groups, k)
+    assert no_train_span_overlaps_a_test_span(folds, samples)
+    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+    assert tested.height == samples.height and (tested["len"] == comb(n_groups - 1, k - 1)).all()
+    problems = audit_folds(
+        folds, samples, embargo_pct=case["embargo"], method="cpcv", times_tested=comb(n_groups - 1, k - 1)
+    )
+    assert problems == []

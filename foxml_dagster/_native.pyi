@@ -26,3 +26,25 @@ def triple_barrier(
     horizon: int,
     offsets: _I64 | None = None,
 ) -> tuple[_I64, _F64, _I8]: ...
+def trade_barrier(
+    close: _F64,
+    profit: _F64,
+    stop: _F64,
+    vertical: _I64,
+    *,
+    high: _F64 | None = None,
+    low: _F64 | None = None,
+    open: _F64 | None = None,
+    side: _F64 | None = None,
+    offsets: _I64 | None = None,
+) -> tuple[_I64, _F64, _I8]: ...
+def triple_barrier_vol(
+    close: _F64,
+    *,
+    horizon: int,
+    vol_window: int,
+    profit_mult: float,
+    stop_mult: float,
+    offsets: _I64 | None = None,
+) -> tuple[tuple[_I64, _F64, _I8], _F64]: ...
+def cusum_filter(values: _F64, threshold: _F64, *, offsets: _I64 | None = None) -> tuple[_I64, _I8]: ...

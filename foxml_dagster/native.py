@@ -51,7 +51,11 @@ __all__ = [
     "rsi",
     "sma",
     "stddev",
+    "CusumEvents",
+    "cusum_filter",
+    "trade_barrier",
     "triple_barrier",
+    "triple_barrier_vol",
     "wilder",
 ]
 
@@ -246,6 +250,108 @@ def triple_barrier(
         offsets=_as_offsets(offsets),
     )
     return TripleBarrier(touch_index, ret, barrier)
+
+class CusumEvents(NamedTuple):
+    """Events of :func:`cusum_filter`; unpacks as ``(index, direction)``."""
+
+    index: Int64Array
+    """Absolute row index of each event, increasing."""
+    direction: Int8Array
+    """+1 when the upward sum fired, -1 when the downward sum fired."""
+
+
+def cusum_filter(
+    values: npt.ArrayLike, threshold: npt.ArrayLike | float, *, offsets: npt.ArrayLike | None = None
+) -> CusumEvents:
+    """Symmetric CUSUM filter (López de Prado, AFML 2.5.2.1): sample events where the series moved.
+
+    On the differences ``d`` of ``values`` (pass log prices), per group:
+    ``s+ = max(0, s+ + d)``, ``s- = min(0, s- + d)``; when ``s- < -threshold[k]`` a down event
+    fires at ``k`` and ``s-`` restarts at 0, else when ``s+ > threshold[k]`` an up event fires and
+    ``s+`` restarts. Sums start at 0 in every group. A non-finite value is skipped; while the
+    threshold is not a positive number (a volatility still warming up) nothing accumulates.
+    Each event uses rows up to and including its own, so sampling at events is causal.
+    """
+    arr = _as_series(values, "values")
+    index, direction = _native.cusum_filter(
+        arr, _as_width(threshold, "threshold", len(arr)), offsets=_as_offsets(offsets)
+    )
+    return CusumEvents(index, direction)
+
+
+def trade_barrier(
+    close: npt.ArrayLike,
+    profit: npt.ArrayLike | float,
+    stop: npt.ArrayLike | float,
+    *,
+    vertical: npt.ArrayLike,
+    high: npt.ArrayLike | None = None,
+    low: npt.ArrayLike | None = None,
+    open: npt.ArrayLike | None = None,  # noqa: A002 - the bar column's name
+    side: npt.ArrayLike | None = None,
+    offsets: npt.ArrayLike | None = None,
+) -> TripleBarrier:
+    """Triple barrier in trade terms: profit-taking and stop-loss widths, side, intrabar touches.
+
+    Entry at ``close[i]``; with ``side[i]`` (+1 long, -1 short, default long; 0 or NaN: no trade,
+    unknown) the position's log return at price ``p`` is ``side * ln(p / close[i])``. Profit
+    is taken when it reaches ``+profit[i]``, the stop when it reaches ``-stop[i]`` (``+inf``
+    disables one). ``vertical[i]`` is the absolute row of the vertical barrier (``i + horizon``
+    for bars; the last row inside a time window for time); a row past the group means the window
+    is not over, so without a touch the outcome is unknown.
+
+    With ``high`` and ``low``, touches are intrabar: a bar whose ``open`` (if given) is already
+    beyond a barrier exits at the open (a gap fill); otherwise reaching a barrier exits at the
+    barrier itself; when one bar's range reaches both barriers the **stop-loss wins** (their
+    order inside the bar is unknown, so no profit is claimed). Without them, closes are compared.
+
+    Returns ``touch_index``, ``ret`` (the trade's log return) and ``barrier`` (+1 profit-taking,
+    -1 stop-loss, 0 vertical).
+    """
+    close_arr = _as_series(close, "close")
+    n = len(close_arr)
+    extra = {
+        name: _as_series(a, name)
+        for name, a in (("high", high), ("low", low), ("open", open), ("side", side))
+        if a is not None
+    }
+    touch_index, ret, barrier = _native.trade_barrier(
+        close_arr,
+        _as_width(profit, "profit", n),
+        _as_width(stop, "stop", n),
+        np.ascontiguousarray(vertical, dtype=np.int64),
+        **extra,
+        offsets=_as_offsets(offsets),
+    )
+    return TripleBarrier(touch_index, ret, barrier)
+
+
+def triple_barrier_vol(
+    close: npt.ArrayLike,
+    *,
+    horizon: int,
+    vol_window: int = 20,
+    profit_mult: float = 2.0,
+    stop_mult: float = 2.0,
+    offsets: npt.ArrayLike | None = None,
+) -> tuple[TripleBarrier, FloatArray]:
+    """Triple barrier with the volatility computed in the same pass; returns (outcomes, sigma).
+
+    ``sigma[i]`` is the sample std (ddof 1) of the last ``vol_window`` log close-to-close returns
+    of i's group, up to and including bar i (NaN until the window is full or after a gap). The
+    widths are ``profit_mult * sigma[i]`` and ``stop_mult * sigma[i]``, then the scan is that of
+    :func:`triple_barrier`. Equals ``rolling_std`` of the returns followed by ``triple_barrier``.
+    """
+    (touch_index, ret, barrier), vol = _native.triple_barrier_vol(
+        _as_series(close, "close"),
+        horizon=_as_int(horizon, "horizon"),
+        vol_window=_as_int(vol_window, "vol_window"),
+        profit_mult=float(profit_mult),
+        stop_mult=float(stop_mult),
+        offsets=_as_offsets(offsets),
+    )
+    return TripleBarrier(touch_index, ret, barrier), vol
+
 
 
 def _as_series(data: npt.ArrayLike, name: str) -> FloatArray:

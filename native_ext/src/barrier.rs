@@ -8,6 +8,12 @@
 
 use crate::groups::Offsets;
 
+mod fused;
+mod trade;
+
+pub use fused::triple_barrier_vol;
+pub use trade::{trade_barrier, Prices, Vertical, PROFIT, STOP};
+
 /// `touch_index` of a bar whose outcome is unknown (no label).
 pub const UNKNOWN_INDEX: i64 = -1;
 
@@ -61,10 +67,10 @@ pub fn triple_barrier(
     touches
 }
 
-struct Touch {
-    index: usize,
-    ret: f64,
-    barrier: i8,
+pub(crate) struct Touch {
+    pub index: usize,
+    pub ret: f64,
+    pub barrier: i8,
 }
 
 fn is_price(x: f64) -> bool {
@@ -75,7 +81,7 @@ fn is_width(x: f64) -> bool {
     x > 0.0 // false for NaN and -inf; +inf is a valid (disabled) barrier
 }
 
-fn first_touch(
+pub(crate) fn first_touch(
     close: &[f64],
     i: usize,
     group_last: usize,

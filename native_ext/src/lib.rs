@@ -5,6 +5,7 @@
 //! about Python: it converts arguments, validates them, and releases the GIL around kernels.
 
 pub mod barrier;
+pub mod events;
 pub mod groups;
 pub mod oscillators;
 pub mod rolling;

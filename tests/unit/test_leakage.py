@@ -174,7 +174,7 @@ def test_a_barrier_width_from_whole_sample_volatility_is_caught(synthetic):
 
     def whole_sample_vol(b):
         # planted: one volatility for the whole history sets every barrier (uses the future)
-        labels = make_labels(b, LabelsConfig(forward_return_horizons=[]))
+        labels = make_labels(b, LabelsConfig(forward_returns={"horizons": []}))
         sigma = float(np.log(b["close"]).diff().std())
         return labels.with_columns(pl.when(pl.col("ret").abs() > 2 * sigma).then(1).otherwise(0).alias("barrier"))
 

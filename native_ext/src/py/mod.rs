@@ -2,6 +2,7 @@
 //! No computation lives here; kernels are in the domain modules of the crate.
 
 mod args;
+mod events;
 mod indicators;
 mod labels;
 
@@ -11,5 +12,6 @@ use pyo3::prelude::*;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     indicators::register(m)?;
     labels::register(m)?;
+    events::register(m)?;
     Ok(())
 }

@@ -8,7 +8,7 @@ from foxml_dagster import leakage
 from foxml_dagster.dataset import feature_columns
 from foxml_dagster.features import feature_set
 from foxml_dagster.labels import make_labels
-from foxml_dagster.selection import drop_redundant_features, rank_targets
+from foxml_dagster.selection import rank_targets, select_features
 from resources.home import Experiment
 
 
@@ -65,25 +65,34 @@ def leakage_report(
 
 @dg.asset(
     group_name="selection",
-    kinds={"polars", "parquet"},
-    description="Label-free selection: constant features and near-duplicates (|Spearman| above "
-    "selection.max_abs_corr with a kept feature) are dropped, with the reason.",
+    kinds={"polars", "scikit-learn", "parquet"},
+    description="Features chosen under the purged folds: near-duplicates dropped (label-free), "
+    "then MDI, MDA, clustered MDA over correlated groups, single-feature importance and fold "
+    "stability; selected = positive clustered MDA that helps in enough folds. Reason per feature.",
 )
 def selected_features(
-    context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame
+    context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame, folds: pl.DataFrame
 ) -> pl.DataFrame:
-    table = drop_redundant_features(
-        training_frame, feature_columns(training_frame), max_abs_corr=experiment.config.selection.max_abs_corr
+    cfg = experiment.config
+    table = select_features(
+        training_frame, folds, feature_columns(training_frame), cfg.selection, seed=cfg.training.seed
     )
-    context.add_output_metadata({"selected": int(table["selected"].sum()), "table": markdown_table(table)})
+    context.add_output_metadata(
+        {
+            "selected": int(table["selected"].sum()),
+            "importance_target": table["importance_target"].drop_nulls().first(),
+            "table": markdown_table(table.sort("selected", "clustered_mda", descending=True, nulls_last=True)),
+        }
+    )
     return table
 
 
 @dg.asset(
     group_name="selection",
     kinds={"polars", "scikit-learn", "parquet"},
-    description="Candidate targets ranked by out-of-fold AUC under the purged folds, penalised "
-    "by fold-to-fold spread; the top target drives the signals.",
+    description="Candidate targets ranked by out-of-fold predictability under the purged folds "
+    "with two or more families: composite = AUC edge x fold consistency x family agreement; "
+    "with PSR and deflated Sharpe (trials counted over the run history) and the reasons.",
 )
 def target_ranking(
     context: dg.AssetExecutionContext,
@@ -92,9 +101,26 @@ def target_ranking(
     folds: pl.DataFrame,
     selected_features: pl.DataFrame,
 ) -> pl.DataFrame:
+    cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
+    previous = context.instance.get_latest_materialization_event(context.asset_key)
+    prior = 0
+    if previous is not None and previous.asset_materialization is not None:
+        entry = previous.asset_materialization.metadata.get("trials_total")
+        prior = int(entry.value) if entry is not None else 0
     table = rank_targets(
-        training_frame, folds, feature_columns=chosen, families={"logistic": {}}, seed=experiment.config.training.seed
+        training_frame,
+        folds,
+        feature_columns=chosen,
+        families=cfg.selection.ranking_families,
+        seed=cfg.training.seed,
+        prior_trials=prior,
     )
-    context.add_output_metadata({"ranking": markdown_table(table), "top_target": table["target"][0]})
+    context.add_output_metadata(
+        {
+            "ranking": markdown_table(table),
+            "top_target": table["target"][0],
+            "trials_total": int(table["n_trials"].max()),
+        }
+    )
     return table

@@ -1,0 +1,22 @@
+"""Settings for leakage thresholds, feature selection and target ranking."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from foxml_dagster.settings import Settings
+
+
+class SelectionConfig(Settings):
+    max_abs_corr: float = Field(0.95, gt=0, le=1)  # of two features more correlated, keep one
+    leak_corr: float = Field(0.5, gt=0, le=1)  # |spearman(feature, realised return)| above: a leak
+    leak_auc: float = Field(0.7, gt=0.5, le=1)  # single raw feature AUC beyond this either way: a leak
+    max_importance_share: float = Field(0.6, gt=0, le=1)  # one feature's share of boosted gain
+    cluster_corr: float = Field(0.7, gt=0, le=1)  # |spearman| that puts features in one cluster
+    n_estimators: int = Field(64, ge=8)  # trees of the importance forest
+    min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help
+    min_features: int = Field(3, ge=1)  # never select fewer (best by clustered MDA)
+    target: str | None = None  # the target importance is measured on; default: first barrier target
+    ranking_families: dict[str, dict] = Field(
+        default_factory=lambda: {"logistic": {}, "lightgbm": {"n_estimators": 50, "num_leaves": 7}}
+    )

@@ -1,0 +1,59 @@
+"""Label-free redundancy filter and correlation clusters (cannot leak: no label is read)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+
+
+def rank_correlation(frame: pl.DataFrame, feature_columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(|Spearman| matrix, per-feature rank std) over distinct (symbol, ts) samples."""
+    samples = frame.unique(subset=["symbol", "ts"]).select(feature_columns)
+    ranks = samples.select(pl.col(c).rank() for c in feature_columns).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(np.corrcoef(ranks, rowvar=False)) if len(feature_columns) > 1 else np.ones((1, 1))
+    return np.nan_to_num(np.atleast_2d(corr)), ranks.std(axis=0)
+
+
+def drop_redundant_features(
+    frame: pl.DataFrame, feature_columns: Sequence[str], *, max_abs_corr: float
+) -> pl.DataFrame:
+    """One row per feature: kept or dropped, and why.
+
+    Greedy in the given order: a feature is dropped when its |Spearman correlation| with a feature
+    already kept exceeds `max_abs_corr`; a constant feature is dropped as uninformative.
+    """
+    corr, std = rank_correlation(frame, feature_columns)
+    kept: list[int] = []
+    rows = []
+    for i, name in enumerate(feature_columns):
+        if std[i] == 0:
+            rows.append((name, False, "constant", None))
+            continue
+        twins = [(j, corr[i, j]) for j in kept if corr[i, j] > max_abs_corr]
+        if twins:
+            j, value = max(twins, key=lambda t: t[1])
+            rows.append((name, False, f"|corr| {value:.3f} with {feature_columns[j]}", feature_columns[j]))
+        else:
+            kept.append(i)
+            rows.append((name, True, "kept", None))
+    return pl.DataFrame(rows, schema=["feature", "selected", "reason", "twin"], orient="row")
+
+
+def correlation_clusters(frame: pl.DataFrame, feature_columns: Sequence[str], *, min_corr: float) -> np.ndarray:
+    """Cluster id per feature: average-linkage on distance 1 - |Spearman|, cut at 1 - min_corr.
+
+    Clustered MDA permutes a whole cluster at once, so substitutes cannot hide each other's
+    importance (permuting one of two twins costs nothing while the other still carries it).
+    """
+    if len(feature_columns) < 2:
+        return np.ones(len(feature_columns), dtype=int)
+    corr, _ = rank_correlation(frame, feature_columns)
+    distance = np.clip(1 - corr, 0, None)
+    np.fill_diagonal(distance, 0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    return fcluster(tree, t=1 - min_corr, criterion="distance")

@@ -1,22 +1,34 @@
-"""evaluation: out-of-fold metrics per family, target and fold."""
+"""evaluation: out-of-fold metrics per family, target and fold, and the family comparison."""
 
 import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
 from foxml_dagster.evaluation import score_predictions
+from resources.home import Experiment
+
+#: Columns of the comparison table shown on the asset's page (pooled rows, one per family/target).
+COMPARISON = ["target", "family", "n", "auc", "log_loss", "f1", "balanced_accuracy", "ic", "rank_ic"]
+COMPARISON += ["ic_ir", "rank_ic_ir", "sign_sharpe", "sign_hit_rate"]
 
 
 @dg.asset(
     group_name="evaluation",
     kinds={"polars", "parquet"},
-    description="Per (family, target, fold) and pooled (fold = -1): AUC, log loss, accuracy, "
-    "rank IC against the realised return, and the sign strategy's Sharpe.",
+    description="Per (family, target, fold) and pooled (fold = -1): log loss, AUC, F1, balanced "
+    "accuracy, IC and rank IC with their IR across folds, and the sign strategy after costs "
+    "(backtest.cost_bps). In DuckDB: SELECT * FROM model_scores WHERE fold = -1.",
 )
 def model_scores(
-    context: dg.AssetExecutionContext, oof_predictions: pl.DataFrame, training_frame: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    experiment: Experiment,
+    oof_predictions: pl.DataFrame,
+    training_frame: pl.DataFrame,
 ) -> pl.DataFrame:
-    scores = score_predictions(oof_predictions, training_frame)
-    pooled = scores.filter(pl.col("fold") < 0).sort("target", "family")
-    context.add_output_metadata({"pooled": markdown_table(pooled)})
+    costs = experiment.config.backtest
+    scores = score_predictions(
+        oof_predictions, training_frame, cost_bps=costs.cost_bps, periods_per_year=costs.periods_per_year
+    )
+    pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
+    context.add_output_metadata({"comparison": markdown_table(pooled.select(COMPARISON))})
     return scores

@@ -18,12 +18,13 @@ from assets import (
     selection,
     signals,
     splits,
-    training,
 )
+from assets.training import build_training_assets
 from foxml_dagster.config import load_experiment
 from jobs.pipeline import daily_refresh, full_pipeline, symbol_refresh
 from resources.home import Experiment, FoxmlHome
-from resources.lake import LakeIOManager
+from resources.lake import LakeIOManager, asset_name
+from resources.ray import RayResource
 from resources.sources import MarketData
 from sensors.landing import landing_files
 
@@ -35,7 +36,6 @@ STAGES = [
     dataset,
     splits,
     selection,
-    training,
     evaluation,
     ensemble,
     signals,
@@ -45,9 +45,10 @@ STAGES = [
 
 
 def build_definitions() -> dg.Definitions:
-    load_experiment()  # fail the code location at load, naming the file and field
-    all_assets = dg.load_assets_from_modules(STAGES)
-    groups = {key.path[-1]: group for assets_def in all_assets for key, group in assets_def.group_names_by_key.items()}
+    config = load_experiment()  # fail the code location at load, naming the file and field
+    # Training assets are built per configured model family (assets/training.py says why).
+    all_assets = [*dg.load_assets_from_modules(STAGES), *build_training_assets(config.training)]
+    groups = {asset_name(k): group for assets_def in all_assets for k, group in assets_def.group_names_by_key.items()}
     home = FoxmlHome()
     experiment = Experiment()
     return dg.Definitions(
@@ -59,6 +60,7 @@ def build_definitions() -> dg.Definitions:
             "io_manager": LakeIOManager(home=home, groups=groups),
             "home": home,
             "experiment": experiment,
+            "ray": RayResource(),
             "market_data": MarketData(experiment=experiment, home=home),
         },
     )

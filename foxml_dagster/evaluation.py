@@ -31,9 +31,15 @@ SCORES_SCHEMA: dict[str, pl.DataType] = {
     "auc": pl.Float64(),
     "log_loss": pl.Float64(),
     "accuracy": pl.Float64(),
+    "balanced_accuracy": pl.Float64(),
+    "f1": pl.Float64(),
     "ic": pl.Float64(),
+    "rank_ic": pl.Float64(),
+    "ic_ir": pl.Float64(),
+    "rank_ic_ir": pl.Float64(),
     "sign_mean_ret": pl.Float64(),
     "sign_sharpe": pl.Float64(),
+    "sign_hit_rate": pl.Float64(),
 }
 
 
@@ -58,8 +64,15 @@ def score_predictions(
       [1e-7, 1 - 1e-7]. A constant 0.5 forecast scores ln 2 ~ 0.693. Lower is better.
     - accuracy: share of samples where (y_score > 0.5) equals y_true; a score of exactly 0.5
       counts as a "not up" call.
-    - ic: information coefficient, the Spearman rank correlation between y_score and the
-      realised return `ret` (ties averaged). Null when either side is constant or n < 2.
+    - balanced_accuracy: mean of the recall of each class present (same 0.5 threshold), so a
+      model that always says "up" scores 0.5 whatever the base rate.
+    - f1: F1 of the "up" class at the 0.5 threshold (0 when nothing is called up).
+    - ic: information coefficient as Qlib reports it, the Pearson correlation of y_score with the
+      realised return `ret`. rank_ic: the Spearman rank correlation (ties averaged). Null when
+      either side is constant or n < 2.
+    - ic_ir, rank_ic_ir: on pooled rows only, mean / std (ddof=1) of the per-fold ic (rank_ic)
+      across folds, Qlib's ICIR with folds as periods: how steady the edge is, not just how big.
+      Null with fewer than two folds or zero spread.
     - sign_mean_ret: mean per-sample return of the sign strategy
       r_i = sign(y_score_i - 0.5) * ret_i - cost_bps / 1e4 * |sign(y_score_i - 0.5)|.
     - sign_sharpe: mean(r) / std(r, ddof=1) * sqrt(periods_per_year) of that per-sample
@@ -68,6 +81,7 @@ def score_predictions(
       Samples are treated as one period each, although they overlap across symbols and label
       horizons, so this is a diagnostic for comparing models, not a portfolio Sharpe; the
       backtest stage gives the tradable number. Null when n < 2 or std(r) = 0.
+    - sign_hit_rate: share of non-zero positions whose cost-adjusted return r_i is > 0.
     """
     if cost_bps < 0:
         raise ValueError(f"cost_bps must be >= 0, got {cost_bps}")
@@ -93,9 +107,14 @@ def score_predictions(
     rows: list[dict] = []
     joined = joined.sort("family", "target", "fold", "symbol", "ts")
     for (family, target), group in joined.group_by(["family", "target"], maintain_order=True):
-        for (fold,), fold_group in group.group_by(["fold"], maintain_order=True):
-            rows.append(_score(family, target, int(fold), fold_group, cost_bps, periods_per_year))
-        rows.append(_score(family, target, POOLED_FOLD, group, cost_bps, periods_per_year))
+        per_fold = [
+            _score(family, target, int(fold), fold_group, cost_bps, periods_per_year)
+            for (fold,), fold_group in group.group_by(["fold"], maintain_order=True)
+        ]
+        pooled = _score(family, target, POOLED_FOLD, group, cost_bps, periods_per_year)
+        pooled["ic_ir"] = _ir([r["ic"] for r in per_fold])
+        pooled["rank_ic_ir"] = _ir([r["rank_ic"] for r in per_fold])
+        rows += [*per_fold, pooled]
 
     if not rows:
         return pl.DataFrame(schema=SCORES_SCHEMA)
@@ -111,7 +130,12 @@ def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: f
     auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
     pc = np.clip(p, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
     log_loss = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
-    accuracy = float(np.mean((p > 0.5).astype(np.int64) == y))
+    called = (p > 0.5).astype(np.int64)
+    accuracy = float(np.mean(called == y))
+    recalls = [float(np.mean(called[y == c] == c)) for c in (0, 1) if (y == c).any()]
+    tp = int(((called == 1) & (y == 1)).sum())
+    denom = int(called.sum()) + int(y.sum())
+    f1 = 2 * tp / denom if denom else 0.0
 
     position = np.sign(p - 0.5)
     strat = position * ret - cost_bps / 1e4 * np.abs(position)
@@ -130,10 +154,33 @@ def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: f
         "auc": auc,
         "log_loss": log_loss,
         "accuracy": accuracy,
-        "ic": _spearman(p, ret),
+        "balanced_accuracy": float(np.mean(recalls)),
+        "f1": float(f1),
+        "ic": _pearson(p, ret),
+        "rank_ic": _spearman(p, ret),
+        "ic_ir": None,
+        "rank_ic_ir": None,
         "sign_mean_ret": float(np.mean(strat)),
         "sign_sharpe": sharpe,
+        "sign_hit_rate": float(np.mean(strat[position != 0] > 0)) if (position != 0).any() else None,
     }
+
+
+def _ir(values: list[float | None]) -> float | None:
+    """mean / std (ddof=1) of the defined values; None with fewer than two or zero spread."""
+    xs = np.array([v for v in values if v is not None], dtype=np.float64)
+    if len(xs) < 2:
+        return None
+    sd = float(np.std(xs, ddof=1))
+    return float(np.mean(xs) / sd) if sd > 0 else None
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 2:
+        return None
+    da, db = a - a.mean(), b - b.mean()
+    denom = math.sqrt(float(da @ da) * float(db @ db))
+    return float(da @ db / denom) if denom > 0 else None
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -2,6 +2,7 @@
 
 foxml register [--tags]   add the source's symbols as partitions (and print run tags)
 foxml run                 materialize the whole graph over every symbol, then summarize
+foxml run --set training.families.lightgbm.n_estimators=50   (repeatable) override a family param
 """
 
 from __future__ import annotations
@@ -54,8 +55,24 @@ def cmd_register(args) -> int:
     return 0
 
 
+def _apply_overrides(assignments: list[str]) -> None:
+    """`training.families.<family>.<param>=<value>` -> FOXML_MODEL__<FAMILY>__<PARAM>=<value>,
+    which foxml_dagster.training.config applies above the experiment file."""
+    for item in assignments:
+        path, sep, value = item.partition("=")
+        parts = path.strip().split(".")
+        if not sep or len(parts) != 4 or parts[:2] != ["training", "families"]:
+            raise SystemExit(
+                f"foxml: --set {item!r}: expected training.families.<family>.<param>=<value> "
+                "(other sections: edit the experiment file or point FOXML_CONFIG at another)"
+            )
+        os.environ[f"FOXML_MODEL__{parts[2].upper()}__{parts[3].upper()}"] = value
+
+
 def cmd_run(args) -> int:
     from assets.partitions import range_tags
+
+    _apply_overrides(args.set or [])
     from foxml_dagster.definitions import build_definitions
 
     defs = build_definitions()
@@ -89,7 +106,8 @@ def _summary(result, seconds: float) -> str:
     from foxml_dagster.storage import query_catalog
 
     layout = foxml_home()
-    materialized = sorted({e.asset_key.to_user_string() for e in result.get_asset_materialization_events()})
+    # A prefixed key (oof_predictions/lightgbm) is the view oof_predictions__lightgbm.
+    materialized = sorted({"__".join(e.asset_key.path) for e in result.get_asset_materialization_events()})
     counts = query_catalog(
         layout.catalog,
         " UNION ALL ".join(f"SELECT '{name}' AS asset, count(*) AS n_rows FROM {name}" for name in materialized),
@@ -125,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     register = sub.add_parser("register", help="add the source's symbols as partitions")
     register.add_argument("--tags", action="store_true", help="print run tags covering every symbol (JSON)")
     register.set_defaults(func=cmd_register)
-    sub.add_parser("run", help="materialize the whole graph and print a summary").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="materialize the whole graph and print a summary")
+    run.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a training family parameter")
+    run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -4,6 +4,10 @@ Layout: lake/<group>/<asset>/<partition>.parquet (unpartitioned: all.parquet). A
 several partitions (a single-run backfill) returns one frame; it is split on the partition column
 (`symbol` unless the asset's metadata names another in `partition_column`) and each partition file
 is replaced atomically. After each write the asset's DuckDB view is (re)created.
+
+Keys with a prefix (`oof_predictions/lightgbm`) are stored and viewed under their full path
+joined with "__" (folder `oof_predictions__lightgbm`, view `oof_predictions__lightgbm`): the last
+element alone would make `trained_models/lightgbm` and `oof_predictions/lightgbm` collide.
 """
 
 from __future__ import annotations
@@ -15,12 +19,17 @@ from foxml_dagster.storage import partition_file, read_parquet_files, register_v
 from resources.home import FoxmlHome
 
 
+def asset_name(asset_key: dg.AssetKey) -> str:
+    """Folder and DuckDB view name of an asset: its key path joined with "__"."""
+    return "__".join(asset_key.path)
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     home: FoxmlHome
     groups: dict[str, str] = {}
 
     def _folder(self, asset_key: dg.AssetKey):
-        name = asset_key.path[-1]
+        name = asset_name(asset_key)
         return self.home.layout.lake / self.groups.get(name, "misc") / name
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
@@ -48,7 +57,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 write_parquet_atomic(obj.filter(pl.col(column) == key), partition_file(folder, key))
         else:
             write_parquet_atomic(obj, partition_file(folder, None))
-        register_view(self.home.layout.catalog, context.asset_key.path[-1], folder)
+        register_view(self.home.layout.catalog, asset_name(context.asset_key), folder)
         context.add_output_metadata(
             {
                 "dagster/row_count": obj.height,

@@ -72,6 +72,9 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 
 
 os.environ.setdefault("POLARS_MAX_THREADS", "2")
+# Training runs in-process unless a test opts into the session's Ray cluster (tests/integration/
+# test_ray_training.py): a local Ray per pipeline test would cost ~5 s and ~1 GB each.
+os.environ.setdefault("FOXML_RAY", "0")
 
 
 @pytest.fixture

@@ -1,8 +1,18 @@
-"""Model families. Importing this package registers every built-in family."""
+"""Model families. Importing this package registers every built-in family.
 
-from foxml_dagster.models import lightgbm_family, linear  # noqa: F401 - import registers families
+Heavy libraries (xgboost, torch, lightning) are imported inside the families' methods, so
+importing this package stays cheap for the Dagster code location.
+"""
+
+from foxml_dagster.models import (  # noqa: F401 - import registers families
+    forest,
+    lightgbm_family,
+    linear,
+    neural,
+    xgboost_family,
+)
 from foxml_dagster.models.lightgbm_family import LightGBMFamily
-from foxml_dagster.models.linear import LogisticFamily
+from foxml_dagster.models.linear import LogisticFamily, RidgeFamily
 from foxml_dagster.models.registry import (
     ModelFamily,
     get_family,
@@ -14,6 +24,7 @@ __all__ = [
     "LightGBMFamily",
     "LogisticFamily",
     "ModelFamily",
+    "RidgeFamily",
     "get_family",
     "register_family",
     "registered_families",

@@ -23,7 +23,13 @@ class LightGBMFamily(ModelFamily):
     construction order fixed, so the same data, params and seed give bit-identical models.
     `num_threads` defaults to 1: results are deterministic for a fixed thread count, and the
     training stage parallelises across folds/families instead.
+
+    Early stopping: with a validation slice and `early_stopping_rounds > 0`, boosting stops when
+    the slice's weighted log loss has not improved for that many rounds, and the booster keeps
+    the best iteration (recorded in `fit_info_["best_iteration"]`).
     """
+
+    uses_validation = True
 
     default_params: ClassVar[dict[str, Any]] = {
         "n_estimators": 200,
@@ -35,6 +41,7 @@ class LightGBMFamily(ModelFamily):
         "colsample_bytree": 0.8,
         "reg_lambda": 0.0,
         "num_threads": 1,
+        "early_stopping_rounds": 20,
     }
     _booster: lgb.Booster | None = None  # set by fit / load
 
@@ -49,6 +56,8 @@ class LightGBMFamily(ModelFamily):
         for key in ("subsample", "colsample_bytree"):
             if not 0 < float(p[key]) <= 1:
                 raise ValueError(f"{key} must be in (0, 1], got {p[key]}")
+        if int(p["early_stopping_rounds"]) < 0:
+            raise ValueError(f"early_stopping_rounds must be >= 0 (0 = off), got {p['early_stopping_rounds']}")
         if int(p["num_threads"]) < 1:
             raise ValueError(f"num_threads must be >= 1, got {p['num_threads']}")
 
@@ -74,10 +83,31 @@ class LightGBMFamily(ModelFamily):
             "verbose": -1,
         }
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         params = self._native_params()
         data = lgb.Dataset(X, label=y, weight=sample_weight, params={"verbose": -1}, free_raw_data=True)
-        self._booster = lgb.train(params, data, num_boost_round=int(self.params["n_estimators"]))
+        rounds = int(self.params["n_estimators"])
+        patience = int(self.params["early_stopping_rounds"])
+        if validation is None or patience <= 0:
+            self._booster = lgb.train(params, data, num_boost_round=rounds)
+            self.fit_info_["best_iteration"] = rounds
+            return
+        X_val, y_val, w_val = validation
+        valid = lgb.Dataset(X_val, label=y_val, weight=w_val, reference=data, params={"verbose": -1})
+        params = {**params, "metric": "binary_logloss"}
+        booster = lgb.train(
+            params,
+            data,
+            num_boost_round=rounds,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(patience, first_metric_only=True, verbose=False)],
+        )
+        best = booster.best_iteration or rounds
+        # Keep only the best trees, so predict() and the saved model agree without extra args.
+        self._booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        self.fit_info_.update(
+            best_iteration=int(best), val_logloss=float(booster.best_score["valid_0"]["binary_logloss"])
+        )
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         assert self._booster is not None

@@ -35,7 +35,7 @@ class LogisticFamily(ModelFamily):
         if int(self.params["max_iter"]) < 1:
             raise ValueError(f"max_iter must be >= 1, got {self.params['max_iter']}")
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         pipeline = Pipeline(
             [
                 ("scaler", StandardScaler()),
@@ -74,3 +74,38 @@ class LogisticFamily(ModelFamily):
                 raise RuntimeError("model is not fitted")
             return np.zeros(self.n_features_)
         return self._pipeline.named_steps["logistic"].coef_.reshape(-1).copy()
+
+
+@register_family("ridge")
+class RidgeFamily(ModelFamily):
+    """StandardScaler -> Ridge regression of y in {0, 1}: a linear probability model.
+
+    The fitted value estimates P(y = 1) directly; it is clipped to [0, 1] so it reads as a
+    probability. Cheap and stable, a useful linear baseline beside the logistic family. `alpha`
+    is the L2 strength on the standardised features; the scaler is fitted on training rows only.
+    """
+
+    default_params: ClassVar[dict[str, Any]] = {"alpha": 10.0}
+    _pipeline: Pipeline | None = None
+
+    def _validate_params(self) -> None:
+        if not float(self.params["alpha"]) >= 0:
+            raise ValueError(f"alpha must be >= 0, got {self.params['alpha']}")
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
+        from sklearn.linear_model import Ridge
+
+        pipeline = Pipeline([("scaler", StandardScaler()), ("ridge", Ridge(alpha=float(self.params["alpha"])))])
+        pipeline.fit(X, y.astype(np.float64), ridge__sample_weight=sample_weight)
+        self._pipeline = pipeline
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        assert self._pipeline is not None
+        return np.clip(self._pipeline.predict(X), 0.0, 1.0)
+
+    def _dump_state(self) -> bytes:
+        assert self._pipeline is not None
+        return pickle.dumps(self._pipeline, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _load_state(self, state: bytes) -> None:
+        self._pipeline = pickle.loads(state)  # noqa: S301 - our own artifact

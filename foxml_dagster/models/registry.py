@@ -7,9 +7,14 @@ of `trained_models` and the configs all refer to families by that name.
 Every family follows the same fit/predict shape:
 
     model = get_family("lightgbm")(seed=0, num_leaves=31)
-    model.fit(X, y, sample_weight=w)      # X: float64 (n, k), y: {0, 1}, w: > 0
+    model.fit(X, y, sample_weight=w, validation=(X_val, y_val, w_val))  # validation optional
     p = model.predict_score(X_test)       # P(y = 1), float64 (n,)
     model.save(path); same = type(model).load(path)
+
+Tabular families take X of shape (n, k); sequence families (`input_kind = "sequence"`) take
+windows of shape (n, window, k) built by `foxml_dagster.models.windows`. Families that can stop
+early (`uses_validation = True`) use the validation slice, which the training stage carves from
+the END of the training fold by time, purged by label span; the others ignore it.
 
 Anything stateful that is learned from data (scalers, selectors, trees) lives *inside* the model
 and is fitted only on the rows handed to `fit`, so a model fitted on a training fold never sees
@@ -38,7 +43,10 @@ __all__ = [
 _REGISTRY: dict[str, type[ModelFamily]] = {}
 
 #: Bumped when the on-disk layout written by `ModelFamily.save` changes incompatibly.
-ARTIFACT_FORMAT_VERSION = 1
+ARTIFACT_FORMAT_VERSION = 2
+
+#: (X, y, sample_weight) of the validation slice used for early stopping.
+Validation = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 F = TypeVar("F", bound="type[ModelFamily]")
 
@@ -99,6 +107,10 @@ class ModelFamily(abc.ABC):
 
     family: ClassVar[str] = "<unregistered>"
     default_params: ClassVar[Mapping[str, Any]] = {}
+    #: "tabular": X is (n, k). "sequence": X is (n, window, k), see models.windows.
+    input_kind: ClassVar[str] = "tabular"
+    #: True when `_fit` uses the validation slice (early stopping); others get all train rows.
+    uses_validation: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.default_params))
@@ -114,6 +126,15 @@ class ModelFamily(abc.ABC):
         self._validate_params()
         self.n_features_: int | None = None
         self.constant_score_: float | None = None
+        #: Facts learned while fitting (best iteration, epochs, batch size): for the manifest.
+        self.fit_info_: dict[str, Any] = {}
+        #: Memory budget of the task that fits this model; neural families size batches from it.
+        self.memory_budget_mb: float | None = None
+
+    @property
+    def window(self) -> int:
+        """Bars per input window (1 for tabular families)."""
+        return int(self.params.get("window", 1)) if self.input_kind == "sequence" else 1
 
     # ----------------------------------------------------------------- subclass hooks
 
@@ -121,8 +142,10 @@ class ModelFamily(abc.ABC):
         """Raise ValueError for out-of-range parameters; called from __init__."""
 
     @abc.abstractmethod
-    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> None:
-        """Fit on rows with both classes present."""
+    def _fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation: Validation | None = None
+    ) -> None:
+        """Fit on rows with both classes present; `validation` only when `uses_validation`."""
 
     @abc.abstractmethod
     def _predict(self, X: np.ndarray) -> np.ndarray:
@@ -138,9 +161,44 @@ class ModelFamily(abc.ABC):
 
     # ----------------------------------------------------------------- public API
 
-    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Self:
-        """Fit on `X` (n, k) float, `y` (n,) in {0, 1}, optional `sample_weight` (n,) > 0."""
-        X = _as_matrix(X, "X")
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        validation: Validation | None = None,
+    ) -> Self:
+        """Fit on `X` (n, k) float, `y` (n,) in {0, 1}, optional `sample_weight` (n,) > 0.
+
+        `validation` is an (X, y, w) slice for early stopping; it must come from rows that are
+        not test rows and whose labels do not overlap the training rows in time (the training
+        stage's `carve_validation` does this). Families that cannot use it ignore it.
+        """
+        X = self._as_input(X, "X")
+        y, w = self._check_targets(X, y, sample_weight)
+        classes = np.unique(y)
+        val = None
+        if validation is not None and self.uses_validation:
+            X_val = self._as_input(validation[0], "validation X")
+            y_val, w_val = self._check_targets(X_val, validation[1], validation[2])
+            if X_val.shape[1:] != X.shape[1:]:
+                raise ValueError(f"validation X has shape {X_val.shape[1:]} per row, X has {X.shape[1:]}")
+            # A one-class slice gives no usable early-stopping signal; fit without one.
+            if len(y_val) and len(np.unique(y_val)) == 2:
+                val = (X_val, y_val, w_val)
+        self.n_features_ = X.shape[-1]
+        self.fit_info_ = {}
+        if len(classes) == 1:
+            self.constant_score_ = float(classes[0])
+        else:
+            self.constant_score_ = None
+            self._fit(X, y, w, val)
+        return self
+
+    def _check_targets(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(f"y must be 1-D with {len(X)} rows (one per row of X), got shape {y.shape}")
@@ -158,21 +216,27 @@ class ModelFamily(abc.ABC):
                 raise ValueError(f"sample_weight must have shape {y.shape}, got {w.shape}")
             if not np.isfinite(w).all() or (w <= 0).any():
                 raise ValueError("sample_weight must be finite and > 0")
-        self.n_features_ = X.shape[1]
-        if len(classes) == 1:
-            self.constant_score_ = float(classes[0])
-        else:
-            self.constant_score_ = None
-            self._fit(X, y, w)
-        return self
+        return y, w
+
+    def _as_input(self, X: np.ndarray, name: str) -> np.ndarray:
+        if self.input_kind == "sequence":
+            X = np.asarray(X, dtype=np.float64)
+            if X.ndim != 3:
+                raise ValueError(f"{name} must be 3-D (rows, window, features) for {self.family!r}, got {X.shape}")
+            if X.shape[1] != self.window:
+                raise ValueError(f"{name} windows hold {X.shape[1]} bars, the model's window is {self.window}")
+            if not np.isfinite(X).all():
+                raise ValueError(f"{name} contains NaN or infinite values; impute or drop them before fitting")
+            return X
+        return _as_matrix(X, name)
 
     def predict_score(self, X: np.ndarray) -> np.ndarray:
         """P(y = 1) for each row of X, float64 of shape (n,)."""
         if self.n_features_ is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
-        X = _as_matrix(X, "X")
-        if X.shape[1] != self.n_features_:
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.n_features_}")
+        X = self._as_input(X, "X")
+        if X.shape[-1] != self.n_features_:
+            raise ValueError(f"X has {X.shape[-1]} features but the model was fitted on {self.n_features_}")
         if self.constant_score_ is not None:
             return np.full(len(X), self.constant_score_, dtype=np.float64)
         return np.asarray(self._predict(X), dtype=np.float64).reshape(-1)
@@ -185,7 +249,45 @@ class ModelFamily(abc.ABC):
             "params": dict(self.params),
             "n_features": self.n_features_,
             "constant_score": self.constant_score_,
+            "fit_info": dict(self.fit_info_),
         }
+
+    def to_bytes(self) -> bytes:
+        """The fitted model as bytes (what `save` writes); `ModelFamily.from_bytes` reads it.
+
+        Ray tasks return models this way, so a model fitted on a worker and one fitted in-process
+        go through the same serialisation.
+        """
+        if self.n_features_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; nothing to save")
+        payload = {
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "family": self.family,
+            "seed": self.seed,
+            "params": self.params,
+            "n_features": self.n_features_,
+            "constant_score": self.constant_score_,
+            "fit_info": self.fit_info_,
+            "state": None if self.constant_score_ is not None else self._dump_state(),
+        }
+        return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> ModelFamily:
+        """Inverse of `to_bytes`; see `load` for the trust caveat of unpickling."""
+        payload = pickle.loads(data)  # noqa: S301 - our own artifact, see load()
+        if not isinstance(payload, dict) or payload.get("format_version") != ARTIFACT_FORMAT_VERSION:
+            raise ValueError(f"{source}: not a foxml model artifact of format version {ARTIFACT_FORMAT_VERSION}")
+        family_cls = get_family(payload["family"])
+        if cls is not ModelFamily and family_cls is not cls:
+            raise TypeError(f"{source}: holds a {payload['family']!r} model, not {cls.family!r}")
+        model = family_cls(seed=payload["seed"], **payload["params"])
+        model.n_features_ = payload["n_features"]
+        model.constant_score_ = payload["constant_score"]
+        model.fit_info_ = dict(payload.get("fit_info") or {})
+        if payload["state"] is not None:
+            model._load_state(payload["state"])
+        return model
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model to `path` atomically (temp file in the same dir + os.replace).
@@ -196,19 +298,11 @@ class ModelFamily(abc.ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; nothing to save")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "family": self.family,
-            "seed": self.seed,
-            "params": self.params,
-            "n_features": self.n_features_,
-            "constant_score": self.constant_score_,
-            "state": None if self.constant_score_ is not None else self._dump_state(),
-        }
+        data = self.to_bytes()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
@@ -227,19 +321,7 @@ class ModelFamily(abc.ABC):
         family recorded in the file; called on a family class it also checks the family matches.
         """
         path = Path(path)
-        with path.open("rb") as fh:
-            payload = pickle.load(fh)  # noqa: S301 - our own artifact, see docstring
-        if not isinstance(payload, dict) or payload.get("format_version") != ARTIFACT_FORMAT_VERSION:
-            raise ValueError(f"{path}: not a foxml model artifact of format version {ARTIFACT_FORMAT_VERSION}")
-        family_cls = get_family(payload["family"])
-        if cls is not ModelFamily and family_cls is not cls:
-            raise TypeError(f"{path}: holds a {payload['family']!r} model, not {cls.family!r}")
-        model = family_cls(seed=payload["seed"], **payload["params"])
-        model.n_features_ = payload["n_features"]
-        model.constant_score_ = payload["constant_score"]
-        if payload["state"] is not None:
-            model._load_state(payload["state"])
-        return model
+        return cls.from_bytes(path.read_bytes(), source=str(path))
 
     def __repr__(self) -> str:
         overrides = {k: v for k, v in self.params.items() if self.default_params.get(k) != v}

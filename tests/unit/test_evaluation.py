@@ -53,7 +53,7 @@ def test_scores_have_one_row_per_fold_plus_a_pooled_row() -> None:
 def test_perfect_ranking_scores_auc_one_and_full_accuracy() -> None:
     preds, frame = case([0.1, 0.3, 0.6, 0.9], [0, 0, 1, 1], [-0.02, -0.01, 0.01, 0.03])
     row = score_predictions(preds, frame).filter(pl.col("fold") == 0).row(0, named=True)
-    assert row["auc"] == 1.0 and row["accuracy"] == 1.0 and row["ic"] == pytest.approx(1.0)
+    assert row["auc"] == 1.0 and row["accuracy"] == 1.0 and row["rank_ic"] == pytest.approx(1.0)
     assert row["base_rate"] == 0.5
     expected_ll = -np.mean(np.log([0.9, 0.7, 0.6, 0.9]))
     assert row["log_loss"] == pytest.approx(expected_ll)
@@ -89,7 +89,8 @@ def test_ic_is_spearman_of_score_against_realised_return() -> None:
     rets = scores + rng.normal(scale=0.3, size=40)
     preds, frame = case(scores.tolist(), (rets > 0).astype(int).tolist(), rets.tolist())
     row = score_predictions(preds, frame).row(0, named=True)
-    assert row["ic"] == pytest.approx(spearmanr(scores, rets).statistic)
+    assert row["rank_ic"] == pytest.approx(spearmanr(scores, rets).statistic)
+    assert row["ic"] == pytest.approx(np.corrcoef(scores, rets)[0, 1])
 
 
 def test_sign_strategy_sharpe_by_hand_with_and_without_costs() -> None:
@@ -122,3 +123,37 @@ def test_empty_predictions_give_an_empty_score_table() -> None:
     preds, frame = case([0.1], [0], [0.0])
     out = score_predictions(preds.clear(), frame)
     assert out.height == 0 and dict(out.schema) == SCORES_SCHEMA
+
+
+def test_classification_metrics_by_hand() -> None:
+    # called up: 1 1 0 0 ; truth: 1 0 0 1 -> tp 1, fp 1, fn 1, tn 1
+    preds, frame = case([0.9, 0.6, 0.2, 0.4], [1, 0, 0, 1], [0.01, -0.01, -0.02, 0.02])
+    row = score_predictions(preds, frame).row(0, named=True)
+    assert row["f1"] == pytest.approx(0.5)
+    assert row["balanced_accuracy"] == pytest.approx(0.5)
+    always_up, frame = case([0.9, 0.9, 0.9, 0.9], [1, 1, 1, 0], [0.01, 0.01, 0.01, -0.01])
+    row = score_predictions(always_up, frame).row(0, named=True)
+    assert row["accuracy"] == pytest.approx(0.75) and row["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_ic_ir_is_mean_over_std_of_the_per_fold_ic_on_pooled_rows() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(size=60)
+    rets = scores * np.repeat([1.0, 0.3, 0.6], 20) + rng.normal(scale=0.3, size=60)
+    folds = np.repeat([0, 1, 2], 20).tolist()
+    preds, frame = case(scores.tolist(), (rets > 0).astype(int).tolist(), rets.tolist(), folds=folds)
+    out = score_predictions(preds, frame)
+    per_fold = out.filter(pl.col("fold") >= 0)
+    pooled = out.filter(pl.col("fold") == POOLED_FOLD).row(0, named=True)
+    ics = per_fold["ic"].to_numpy()
+    assert pooled["ic_ir"] == pytest.approx(ics.mean() / ics.std(ddof=1))
+    ranks = per_fold["rank_ic"].to_numpy()
+    assert pooled["rank_ic_ir"] == pytest.approx(ranks.mean() / ranks.std(ddof=1))
+    assert per_fold["ic_ir"].is_null().all()
+
+
+def test_sign_hit_rate_counts_winning_positions_after_costs() -> None:
+    preds, frame = case([0.7, 0.2, 0.6, 0.4], [1, 0, 0, 1], [0.02, -0.01, -0.01, 0.0005])
+    row = score_predictions(preds, frame, cost_bps=10).row(0, named=True)
+    # strategy after 10 bp: 0.019, 0.009, -0.011, -0.0015 -> 2 of 4 win
+    assert row["sign_hit_rate"] == pytest.approx(0.5)

@@ -15,8 +15,51 @@ from foxml_dagster.models import (
     registered_families,
 )
 from foxml_dagster.models import registry as registry_module
+from foxml_dagster.models.windows import make_windows
 
-FAMILIES = ["lightgbm", "logistic"]
+FAMILIES = [
+    "lightgbm",
+    "xgboost",
+    "logistic",
+    "ridge",
+    "random_forest",
+    "extra_trees",
+    "mlp",
+    "lstm",
+    "gru",
+    "cnn1d",
+    "tcn",
+    "transformer",
+]
+#: Small settings so every family trains in well under a second on these tiny data sets.
+FAST: dict[str, dict] = {
+    "random_forest": {"n_estimators": 30},
+    "extra_trees": {"n_estimators": 30},
+    "mlp": {"hidden_size": 8, "max_epochs": 8, "learning_rate": 0.01, "batch_size": 32},
+    **{
+        f: {"hidden_size": 8, "max_epochs": 6, "learning_rate": 0.01, "window": 4, "batch_size": 32}
+        for f in ("lstm", "gru", "cnn1d", "tcn")
+    },
+    "transformer": {
+        "hidden_size": 8,
+        "num_heads": 2,
+        "max_epochs": 6,
+        "learning_rate": 0.01,
+        "window": 4,
+        "batch_size": 32,
+    },
+}
+
+
+def make(family: str, seed: int = 0, **params) -> ModelFamily:
+    return get_family(family)(seed=seed, **{**FAST.get(family, {}), **params})
+
+
+def inputs(model: ModelFamily, X: np.ndarray) -> np.ndarray:
+    """Tabular rows as they are, or (one symbol's) windows for a sequence family."""
+    if model.input_kind != "sequence":
+        return X
+    return make_windows(X, np.array([0, len(X)]), np.arange(len(X)), model.window)
 
 
 def planted(n: int = 900, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,15 +77,15 @@ def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_builtin_families_are_registered_by_importing_the_package() -> None:
-    assert {"lightgbm", "logistic"} <= set(registered_families())
+    assert set(FAMILIES) <= set(registered_families())
     assert get_family("lightgbm") is LightGBMFamily
     assert get_family("logistic") is LogisticFamily
     assert registered_families() == sorted(registered_families())
 
 
 def test_unknown_family_raises_key_error_listing_registered_names() -> None:
-    with pytest.raises(KeyError, match="xgboost.*lightgbm.*logistic"):
-        get_family("xgboost")
+    with pytest.raises(KeyError, match="catboost.*lightgbm.*logistic"):
+        get_family("catboost")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -53,7 +96,16 @@ def test_unknown_parameter_is_rejected_with_the_accepted_names(family: str) -> N
 
 @pytest.mark.parametrize(
     ("family", "params"),
-    [("lightgbm", {"num_leaves": 1}), ("lightgbm", {"subsample": 0.0}), ("logistic", {"C": 0.0})],
+    [
+        ("lightgbm", {"num_leaves": 1}),
+        ("lightgbm", {"subsample": 0.0}),
+        ("logistic", {"C": 0.0}),
+        ("xgboost", {"device": "tpu"}),
+        ("random_forest", {"max_features": 2.0}),
+        ("lstm", {"window": 1}),
+        ("transformer", {"hidden_size": 10, "num_heads": 4}),
+        ("mlp", {"dropout": 1.0}),
+    ],
 )
 def test_out_of_range_parameter_is_rejected(family: str, params: dict) -> None:
     with pytest.raises(ValueError):
@@ -66,7 +118,7 @@ def test_register_family_decorator_registers_a_new_family_and_refuses_a_name_cla
     class Toy(ModelFamily):
         default_params = {"p": 0.3}
 
-        def _fit(self, X, y, sample_weight):
+        def _fit(self, X, y, sample_weight, validation=None):
             pass
 
         def _predict(self, X):
@@ -93,25 +145,29 @@ def test_register_family_decorator_registers_a_new_family_and_refuses_a_name_cla
 @pytest.mark.parametrize("family", FAMILIES)
 def test_family_learns_a_planted_signal_out_of_sample(family: str) -> None:
     X, y = planted()
-    model = get_family(family)(seed=0).fit(X[:600], y[:600])
-    score = model.predict_score(X[600:])
+    model = make(family)
+    Z = inputs(model, X)
+    model.fit(Z[:500], y[:500], validation=(Z[500:600], y[500:600], np.ones(100)))
+    score = model.predict_score(Z[600:])
     assert score.shape == (300,) and score.dtype == np.float64
     assert ((score >= 0) & (score <= 1)).all()
-    assert roc_auc_score(y[600:], score) > 0.75
+    assert roc_auc_score(y[600:], score) > 0.7
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_save_then_load_reproduces_predictions_exactly(family: str, tmp_path) -> None:
     X, y = planted()
     w = np.random.default_rng(1).uniform(0.5, 2.0, size=600)
-    model = get_family(family)(seed=3).fit(X[:600], y[:600], sample_weight=w)
+    model = make(family, seed=3)
+    Z = inputs(model, X)
+    model.fit(Z[:600], y[:600], sample_weight=w)
     path = model.save(tmp_path / "nested" / f"{family}.model")
 
     via_class = get_family(family).load(path)
     via_base = ModelFamily.load(path)
-    expected = model.predict_score(X[600:])
-    np.testing.assert_array_equal(via_class.predict_score(X[600:]), expected)
-    np.testing.assert_array_equal(via_base.predict_score(X[600:]), expected)
+    expected = model.predict_score(Z[600:])
+    np.testing.assert_array_equal(via_class.predict_score(Z[600:]), expected)
+    np.testing.assert_array_equal(via_base.predict_score(Z[600:]), expected)
     assert via_base.describe() == model.describe()
     # Atomic write leaves no temp files behind.
     assert [p.name for p in path.parent.iterdir()] == [path.name]
@@ -135,9 +191,11 @@ def test_save_overwrites_an_existing_artifact(tmp_path) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_same_seed_gives_identical_predictions(family: str) -> None:
-    X, y = planted()
-    a = get_family(family)(seed=7).fit(X[:600], y[:600]).predict_score(X[600:])
-    b = get_family(family)(seed=7).fit(X[:600], y[:600]).predict_score(X[600:])
+    X, y = planted(n=600)
+    Z = inputs(make(family), X)
+    val = (Z[400:500], y[400:500], np.ones(100))
+    a = make(family, seed=7).fit(Z[:400], y[:400], validation=val).predict_score(Z[500:])
+    b = make(family, seed=7).fit(Z[:400], y[:400], validation=val).predict_score(Z[500:])
     np.testing.assert_array_equal(a, b)
 
 
@@ -146,11 +204,13 @@ def test_same_seed_gives_identical_predictions(family: str) -> None:
 def test_single_class_training_data_gives_a_constant_score(family: str, only_class: int, tmp_path) -> None:
     X, _ = planted(n=100)
     y = np.full(100, only_class)
-    model = get_family(family)().fit(X, y)
-    np.testing.assert_array_equal(model.predict_score(X[:5]), np.full(5, float(only_class)))
+    model = make(family)
+    Z = inputs(model, X)
+    model.fit(Z, y)
+    np.testing.assert_array_equal(model.predict_score(Z[:5]), np.full(5, float(only_class)))
     assert model.describe()["constant_score"] == float(only_class)
     loaded = ModelFamily.load(model.save(tmp_path / "c.model"))
-    np.testing.assert_array_equal(loaded.predict_score(X[:5]), np.full(5, float(only_class)))
+    np.testing.assert_array_equal(loaded.predict_score(Z[:5]), np.full(5, float(only_class)))
 
 
 def test_logistic_scaler_is_fitted_on_the_training_rows_only() -> None:
@@ -200,3 +260,31 @@ def test_describe_reports_family_seed_and_full_params() -> None:
     d = LightGBMFamily(seed=5, num_leaves=7).describe()
     assert d["family"] == "lightgbm" and d["seed"] == 5
     assert d["params"]["num_leaves"] == 7 and d["params"]["n_estimators"] == 200
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "xgboost"])
+def test_boosting_stops_early_on_the_validation_slice(family: str) -> None:
+    X, y = planted()
+    model = make(family, n_estimators=500, early_stopping_rounds=5, learning_rate=0.3)
+    model.fit(X[:500], y[:500], validation=(X[500:600], y[500:600], np.ones(100)))
+    assert model.fit_info_["best_iteration"] < 500
+    without = make(family, n_estimators=500, learning_rate=0.3).fit(X[:500], y[:500])
+    assert without.fit_info_["best_iteration"] == 500
+
+
+def test_neural_scaler_lives_in_the_model_and_uses_training_rows_only() -> None:
+    X, y = planted()
+    X = X * 5 + 3
+    model = make("mlp").fit(X[:600], y[:600])
+    np.testing.assert_allclose(model._net.mean.numpy(), X[:600].mean(axis=0), rtol=1e-5)
+    batch = model.predict_score(X[600:610])
+    single = np.array([model.predict_score(X[i : i + 1])[0] for i in range(600, 610)])
+    np.testing.assert_allclose(batch, single, rtol=1e-6)
+
+
+def test_sequence_family_rejects_tabular_input_and_wrong_window() -> None:
+    X, y = planted(n=50)
+    with pytest.raises(ValueError, match="3-D"):
+        make("lstm").fit(X, y)
+    with pytest.raises(ValueError, match="window"):
+        make("lstm").fit(make_windows(X, np.array([0, 50]), np.arange(50), 3), y)

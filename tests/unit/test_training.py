@@ -164,7 +164,7 @@ def test_target_absent_from_folds_is_an_error(frame, folds) -> None:
 
 def test_unknown_family_or_parameter_fails_before_training(frame, folds) -> None:
     with pytest.raises(KeyError, match="registered families"):
-        train_out_of_fold(frame, folds, feature_columns=FEATURES, families={"xgboost": {}})
+        train_out_of_fold(frame, folds, feature_columns=FEATURES, families={"catboost": {}})
     with pytest.raises(TypeError, match="bogus"):
         train_out_of_fold(frame, folds, feature_columns=FEATURES, families={"logistic": {"bogus": 1}})
 
@@ -268,3 +268,102 @@ def test_mean_ensemble_refuses_families_that_disagree_on_y_true() -> None:
 def test_mean_ensemble_refuses_an_unknown_family() -> None:
     with pytest.raises(ValueError, match="'c'"):
         mean_ensemble(_two_family_predictions(), families=["a", "c"])
+
+
+# ---------------------------------------------------------------- validation slice, all families
+
+
+def test_validation_slice_is_the_end_of_the_training_fold_purged_by_label_span(frame, folds) -> None:
+    from foxml_dagster.training.data import build_panel, carve_validation, fold_rows
+
+    panel = build_panel(frame, "tb_h5", FEATURES)
+    train = fold_rows(panel, folds, 1, "train")
+    fit, val = carve_validation(panel.ts, panel.t1, train, 0.2)
+    assert len(val) > 0 and len(fit) > 0
+    assert set(fit) | set(val) <= set(train) and not set(fit) & set(val)
+    # Val is a block at the end of the fold's timeline, not a shuffled sample...
+    assert panel.ts[val].min() > panel.ts[fit].max()
+    assert (panel.ts[train][panel.ts[train] >= panel.ts[val].min()].size) == len(val)
+    # ...and no fit label is still open when the val block starts.
+    assert panel.t1[fit].max() < panel.ts[val].min()
+    purged = set(train) - set(fit) - set(val)
+    assert purged and all(panel.t1[r] >= panel.ts[val].min() for r in purged)
+
+
+def test_no_validation_slice_when_the_fraction_is_zero(frame, folds) -> None:
+    from foxml_dagster.training.data import build_panel, carve_validation, fold_rows
+
+    panel = build_panel(frame, "tb_h5", FEATURES)
+    train = fold_rows(panel, folds, 0, "train")
+    fit, val = carve_validation(panel.ts, panel.t1, train, 0.0)
+    assert np.array_equal(fit, train) and len(val) == 0
+
+
+TINY = {
+    "lightgbm": {"n_estimators": 20, "min_child_samples": 10},
+    "xgboost": {"n_estimators": 20},
+    "logistic": {},
+    "ridge": {},
+    "random_forest": {"n_estimators": 10},
+    "extra_trees": {"n_estimators": 10},
+    "mlp": {"hidden_size": 8, "max_epochs": 2},
+    "lstm": {"hidden_size": 8, "max_epochs": 2, "window": 4},
+    "gru": {"hidden_size": 8, "max_epochs": 2, "window": 4},
+    "cnn1d": {"hidden_size": 8, "max_epochs": 2, "window": 4},
+    "tcn": {"hidden_size": 8, "max_epochs": 2, "window": 4, "num_layers": 2},
+    "transformer": {"hidden_size": 8, "max_epochs": 2, "window": 4, "num_heads": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[pl.DataFrame, pl.DataFrame]:
+    f = make_frame(n_bars=200, symbols=("AAA", "BBB"))
+    return f, make_folds(f, n_folds=2)
+
+
+def test_every_family_trains_out_of_fold_and_reloads_from_disk(small, tmp_path) -> None:
+    from foxml_dagster.models import ModelFamily
+    from foxml_dagster.training.data import build_panel, fold_rows
+    from foxml_dagster.training.manifest import save_family
+
+    f, fo = small
+    result = train_out_of_fold(f, fo, feature_columns=FEATURES, families=TINY, targets=["tb_h5"], seed=1)
+    assert set(result.oof["family"].unique()) == set(TINY)
+    n = f.filter(pl.col("target") == "tb_h5").height
+    panel = build_panel(f, "tb_h5", FEATURES)
+    for family in TINY:
+        preds = result.oof.filter(pl.col("family") == family)
+        assert preds.height == n and preds["y_score"].is_between(0, 1).all(), family
+        rows, manifest = save_family(result, family, tmp_path, seed=1, feature_columns=FEATURES, val_fraction=0.2)
+        assert len(rows) == 2 and manifest["config_hash"] and manifest["data_hashes"]["tb_h5"]
+        for row in rows:
+            model = ModelFamily.load(row["path"])
+            test = fold_rows(panel, fo, row["fold"], "test")
+            again = model.predict_score(panel.inputs(test, model.window, model.input_kind))
+            expected = preds.filter(pl.col("fold") == row["fold"]).sort("symbol", "ts")["y_score"].to_numpy()
+            np.testing.assert_array_equal(again, expected)
+    boosted = next(m for m in result.models if m.family == "lightgbm")
+    assert boosted.n_val > 0 and boosted.n_fit + boosted.n_val < boosted.n_train  # purged rows dropped
+    assert next(m for m in result.models if m.family == "logistic").n_val == 0  # no early stopping
+
+
+def test_rerunning_gives_identical_predictions_and_the_same_manifest_hashes(small, tmp_path) -> None:
+    from foxml_dagster.training.manifest import save_family
+
+    f, fo = small
+    families = {k: TINY[k] for k in ("lightgbm", "xgboost", "mlp", "gru")}
+    runs = []
+    for i in range(2):
+        result = train_out_of_fold(f, fo, feature_columns=FEATURES, families=families, targets=["tb_h5"], seed=5)
+        manifests = [
+            save_family(result, fam, tmp_path / str(i), seed=5, feature_columns=FEATURES, val_fraction=0.2)[1]
+            for fam in families
+        ]
+        runs.append((result.oof, manifests))
+    assert runs[0][0].equals(runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert (a["config_hash"], a["data_hashes"], a["code_version"]) == (
+            b["config_hash"],
+            b["data_hashes"],
+            b["code_version"],
+        )

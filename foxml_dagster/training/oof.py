@@ -14,7 +14,6 @@ y_score.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,15 +21,16 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import Field
 
 from foxml_dagster.models import ModelFamily, get_family
-from foxml_dagster.settings import Settings
+from foxml_dagster.training.config import FamilySpec, resolve_family
+from foxml_dagster.training.data import TargetPanel, build_panel, fold_rows
+from foxml_dagster.training.runner import Call, InProcessRunner
+from foxml_dagster.training.tasks import FitTask, fit_fold
 
 __all__ = [
     "PREDICTIONS_SCHEMA",
     "FittedModel",
-    "TrainingConfig",
     "TrainingResult",
     "fold_matrix",
     "model_id_for",
@@ -47,13 +47,6 @@ PREDICTIONS_SCHEMA: dict[str, pl.DataType] = {
     "y_true": pl.Int8(),
     "y_score": pl.Float64(),
 }
-
-
-class TrainingConfig(Settings):
-    """The seed and each family's parameters (see foxml_dagster.models for the names)."""
-
-    seed: int = 7
-    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
 
 
 _FRAME_KEYS = ("symbol", "ts", "target", "t1", "label", "ret", "weight")
@@ -79,6 +72,9 @@ class FittedModel:
     fit_seconds: float
     train_start: datetime
     train_end: datetime
+    n_fit: int = 0
+    n_val: int = 0
+    info: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -91,6 +87,8 @@ class TrainingResult:
     models: list[FittedModel]
     oof: pl.DataFrame
     skipped: list[tuple[str, str, int, str]] = field(default_factory=list)
+    specs: dict[str, FamilySpec] = field(default_factory=dict)
+    data_hashes: dict[str, str] = field(default_factory=dict)  # target -> sha256 of its inputs
 
 
 def fold_matrix(
@@ -128,9 +126,12 @@ def train_out_of_fold(
     folds: pl.DataFrame,
     *,
     feature_columns: Sequence[str],
-    families: Mapping[str, Mapping[str, Any]],
+    families: Mapping[str, Mapping[str, Any] | FamilySpec],
     targets: Sequence[str] | None = None,
     seed: int = 0,
+    runner: Any = None,
+    val_fraction: float = 0.2,
+    memory_mb: float | None = None,
 ) -> TrainingResult:
     """Fit every (target, family, fold) on the fold's train rows and predict its test rows.
 
@@ -138,10 +139,17 @@ def train_out_of_fold(
         frame: the training_frame (long format, one row per sample and target).
         folds: the folds frame; rows with role other than "train"/"test" are ignored.
         feature_columns: the feature columns to use, in this order.
-        families: family name -> parameters for that family (e.g. {"lightgbm": {}, "logistic":
-            {"C": 0.5}}). Names and parameters are checked before any training starts.
+        families: family name -> parameters (e.g. {"lightgbm": {}, "logistic": {"C": 0.5}}), or
+            name -> a resolved `FamilySpec` (TrainingConfig.resolved_families()). A plain mapping
+            may hold `variant` and `resources` keys; without a `variant` the registry defaults
+            apply. Names and parameters are checked before any training starts.
         targets: the targets to train; default every target in `frame`, sorted.
         seed: passed to every model; the same inputs and seed give identical `oof`.
+        runner: where the (family, fold) tasks run: `InProcessRunner()` (default) or a
+            `RayRunner` (resources/ray.py); both give identical predictions.
+        val_fraction: share of each training fold's timeline, at its end and purged by label
+            span, held out for early stopping by the families that use it (see carve_validation).
+        memory_mb: per-task memory budget for families whose resources do not set one.
 
     A (target, family, fold) with no train rows or no test rows is skipped and reported in
     `result.skipped`, not raised. A fold whose train rows hold a single class gives a constant
@@ -152,9 +160,14 @@ def train_out_of_fold(
     _validate_folds(folds)
     if not families:
         raise ValueError("families is empty; pass at least one, e.g. {'lightgbm': {}}")
+    specs = {
+        name: spec if isinstance(spec, FamilySpec) else _plain_spec(name, spec, memory_mb)
+        for name, spec in families.items()
+    }
     # Fail fast on unknown families or bad parameters, before hours of training.
-    for name, params in families.items():
-        get_family(name)(seed=seed, **dict(params))
+    for spec in specs.values():
+        get_family(spec.name)(seed=seed, **spec.params)
+    runner = runner or InProcessRunner()
 
     frame_targets = set(frame.get_column("target").unique().to_list())
     fold_targets = set(folds.get_column("target").unique().to_list())
@@ -175,69 +188,98 @@ def train_out_of_fold(
     folds = folds.filter(pl.col("role").is_in(["train", "test"]) & pl.col("target").is_in(targets))
     _check_single_test_fold(folds)
 
+    skipped: list[tuple[str, str, int, str]] = []
+    calls: list[Call] = []
+    meta: list[tuple[TargetPanel, np.ndarray, np.ndarray]] = []
+    data_hashes: dict[str, str] = {}
+    for target in targets:
+        panel = build_panel(frame, target, feature_columns)
+        data_hashes[target] = panel.data_hash(folds)
+        shared = runner.put(panel)  # once per target, however many tasks read it
+        fold_ids = sorted(folds.filter(pl.col("target") == target).get_column("fold").unique().to_list())
+        for fold in fold_ids:
+            train = fold_rows(panel, folds, fold, "train")
+            test = fold_rows(panel, folds, fold, "test")
+            reason = "no train rows" if len(train) == 0 else "no test rows" if len(test) == 0 else None
+            for spec in specs.values():
+                if reason is not None:
+                    skipped.append((target, spec.name, int(fold), reason))
+                    continue
+                task = FitTask(spec.name, spec.params, seed, int(fold), train, test, val_fraction, spec.memory_mb)
+                calls.append(
+                    Call(
+                        (shared, task),
+                        num_cpus=spec.num_cpus,
+                        num_gpus=spec.num_gpus,
+                        memory_mb=spec.memory_mb,
+                        name=model_id_for(spec.name, target, int(fold)),
+                    )
+                )
+                meta.append((panel, train, test))
+
+    outcomes = runner.map(fit_fold, calls)
     models: list[FittedModel] = []
     predictions: list[pl.DataFrame] = []
-    skipped: list[tuple[str, str, int, str]] = []
-
-    for target in targets:
-        target_frame = frame.filter(pl.col("target") == target)
-        target_folds = folds.filter(pl.col("target") == target)
-        fold_ids = sorted(target_folds.get_column("fold").unique().to_list())
-        for fold in fold_ids:
-            X_tr, y_tr, w_tr, keys_tr = fold_matrix(target_frame, target_folds, target, fold, "train", feature_columns)
-            X_te, y_te, _, keys_te = fold_matrix(target_frame, target_folds, target, fold, "test", feature_columns)
-            reason = None
-            if len(y_tr) == 0:
-                reason = "no train rows"
-            elif len(y_te) == 0:
-                reason = "no test rows"
-            for family, params in families.items():
-                if reason is not None:
-                    skipped.append((target, family, int(fold), reason))
-                    continue
-                model = get_family(family)(seed=seed, **dict(params))
-                started = time.perf_counter()
-                model.fit(X_tr, y_tr, sample_weight=w_tr)
-                fit_seconds = time.perf_counter() - started
-                score = model.predict_score(X_te)
-                mid = model_id_for(family, target, int(fold))
-                ts_tr = keys_tr.get_column("ts")
-                models.append(
-                    FittedModel(
-                        model_id=mid,
-                        family=family,
-                        target=target,
-                        fold=int(fold),
-                        model=model,
-                        n_train=len(y_tr),
-                        n_test=len(y_te),
-                        fit_seconds=fit_seconds,
-                        train_start=ts_tr.min(),
-                        train_end=ts_tr.max(),
-                    )
-                )
-                predictions.append(
-                    pl.DataFrame(
-                        {
-                            "model_id": [mid] * len(y_te),
-                            "family": [family] * len(y_te),
-                            "target": [target] * len(y_te),
-                            "fold": np.full(len(y_te), fold, dtype=np.int32),
-                            "symbol": keys_te.get_column("symbol"),
-                            "ts": keys_te.get_column("ts"),
-                            "y_true": y_te.astype(np.int8),
-                            "y_score": score,
-                        },
-                        schema=PREDICTIONS_SCHEMA,
-                    )
-                )
+    for outcome, (panel, train, test) in zip(outcomes, meta, strict=True):
+        mid = model_id_for(outcome.family, outcome.target, outcome.fold)
+        train_ts = panel.keys.get_column("ts").gather(train)
+        models.append(
+            FittedModel(
+                model_id=mid,
+                family=outcome.family,
+                target=outcome.target,
+                fold=outcome.fold,
+                model=ModelFamily.from_bytes(outcome.model_bytes, source=mid),
+                n_train=len(train),
+                n_test=len(test),
+                fit_seconds=outcome.fit_seconds,
+                train_start=train_ts.min(),
+                train_end=train_ts.max(),
+                n_fit=outcome.n_fit,
+                n_val=outcome.n_val,
+                info=outcome.info,
+            )
+        )
+        keys = panel.keys.gather(test)
+        n = len(test)
+        predictions.append(
+            pl.DataFrame(
+                {
+                    "model_id": [mid] * n,
+                    "family": [outcome.family] * n,
+                    "target": [outcome.target] * n,
+                    "fold": np.full(n, outcome.fold, dtype=np.int32),
+                    "symbol": keys.get_column("symbol"),
+                    "ts": keys.get_column("ts"),
+                    "y_true": panel.y[test].astype(np.int8),
+                    "y_score": outcome.y_score,
+                },
+                schema=PREDICTIONS_SCHEMA,
+            )
+        )
 
     oof = (
         pl.concat(predictions, how="vertical").sort("model_id", "symbol", "ts")
         if predictions
         else pl.DataFrame(schema=PREDICTIONS_SCHEMA)
     )
-    return TrainingResult(models=models, oof=oof, skipped=skipped)
+    return TrainingResult(models=models, oof=oof, skipped=skipped, specs=specs, data_hashes=data_hashes)
+
+
+def _plain_spec(name: str, block: Mapping[str, Any], memory_mb: float | None) -> FamilySpec:
+    """A family given as a plain params mapping: registry defaults unless it names a variant."""
+    block = dict(block)
+    if "variant" in block:
+        return resolve_family(name, block, environ={}, default_memory_mb=memory_mb)
+    resources = block.pop("resources", None) or {}
+    cls = get_family(name)
+    return FamilySpec(
+        name=name,
+        params={**cls.default_params, **block},
+        num_cpus=float(resources.get("num_cpus", 1)),
+        num_gpus=float(resources.get("num_gpus", 0)),
+        memory_mb=float(resources["memory_mb"]) if resources.get("memory_mb") else memory_mb,
+    )
 
 
 def _validate_frame(frame: pl.DataFrame, feature_columns: list[str]) -> None:

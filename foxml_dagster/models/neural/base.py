@@ -1,0 +1,340 @@
+"""`TorchFamily`: the shared fit/predict/save of every neural family, trained with Lightning.
+
+What every neural family gets from here:
+
+- a standard scaler inside the network (buffers), fitted on the training rows only;
+- weighted binary cross-entropy, Adam, early stopping on the validation slice's loss, and the
+  weights of the best validation epoch restored at the end;
+- determinism: `lightning.seed_everything(seed)`, `torch.use_deterministic_algorithms(True)`,
+  a fixed thread count (`num_threads`), a seeded shuffle of training batches, `num_workers=0`;
+- a batch size derived from the task's memory budget (`memory_budget_mb`) unless `batch_size` is
+  set, and one retry with half the batch on an out-of-memory error, then `TrainingOutOfMemory`;
+- with `accelerator: gpu` and `devices > 1`, data-parallel training through Ray Train
+  (see `neural.distributed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from foxml_dagster.models.registry import ModelFamily
+
+__all__ = ["TorchFamily", "TrainingOutOfMemory", "batch_size_for_budget"]
+
+#: Bytes per float32 activation kept for the backward pass, times a safety factor for optimiser
+#: state, gradients and allocator slack. Deliberately pessimistic: a batch that is too small only
+#: costs time, one that is too large costs the run.
+_ACTIVATION_FACTOR = 16
+
+
+class TrainingOutOfMemory(RuntimeError):
+    """Training ran out of memory at the derived batch size and again at half of it."""
+
+
+def batch_size_for_budget(
+    memory_mb: float | None, *, window: int, n_features: int, hidden: int, layers: int, cap: int
+) -> int:
+    """The largest power-of-two batch whose estimated activations fit half the memory budget.
+
+    Per sample: `window * (n_features + hidden * layers) * 4 bytes * _ACTIVATION_FACTOR`. Without a
+    budget, `cap`. Never below 8 or above `cap`.
+    """
+    if memory_mb is None:
+        return cap
+    per_sample = window * (n_features + hidden * max(layers, 1)) * 4 * _ACTIVATION_FACTOR
+    fits = int(memory_mb * 2**20 * 0.5 // max(per_sample, 1))
+    if fits < 8:
+        return 8
+    return int(min(cap, 2 ** int(np.floor(np.log2(fits)))))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+class TorchFamily(ModelFamily):
+    """Base of the neural families; subclasses implement `_build_net(n_features)`."""
+
+    uses_validation = True
+    base_params: ClassVar[dict[str, Any]] = {
+        "hidden_size": 32,
+        "num_layers": 1,
+        "dropout": 0.1,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "max_epochs": 20,
+        "patience": 3,
+        "batch_size": 0,  # 0: derived from the task's memory budget
+        "max_batch_size": 256,
+        "num_threads": 1,
+        "accelerator": "cpu",  # cpu | gpu | auto
+        "devices": 1,
+    }
+    _net: Any = None
+
+    def _validate_params(self) -> None:
+        p = self.params
+        for key in ("hidden_size", "num_layers", "max_epochs", "max_batch_size", "num_threads", "devices"):
+            if int(p[key]) < 1:
+                raise ValueError(f"{key} must be >= 1, got {p[key]}")
+        if not 0 <= float(p["dropout"]) < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p['dropout']}")
+        if not float(p["learning_rate"]) > 0:
+            raise ValueError(f"learning_rate must be > 0, got {p['learning_rate']}")
+        if int(p["batch_size"]) < 0 or int(p["patience"]) < 0:
+            raise ValueError("batch_size and patience must be >= 0")
+        if p["accelerator"] not in ("cpu", "gpu", "auto"):
+            raise ValueError(f"accelerator must be cpu, gpu or auto, got {p['accelerator']!r}")
+        if self.input_kind == "sequence" and int(p.get("window", 1)) < 2:
+            raise ValueError(f"window must be >= 2 for a sequence family, got {p.get('window')}")
+
+    # ------------------------------------------------------------------ subclass hook
+
+    def _build_net(self, n_features: int):  # pragma: no cover - abstract in spirit
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fit
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
+        p = self.params
+        n_features = X.shape[-1]
+        batch = int(p["batch_size"]) or batch_size_for_budget(
+            self.memory_budget_mb,
+            window=self.window,
+            n_features=n_features,
+            hidden=int(p["hidden_size"]),
+            layers=int(p["num_layers"]),
+            cap=int(p["max_batch_size"]),
+        )
+        try:
+            self._train(X, y, sample_weight, validation, batch)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            _free_accelerator_memory()
+            half = max(batch // 2, 1)
+            try:
+                self._train(X, y, sample_weight, validation, half)
+            except Exception as again:
+                if not is_out_of_memory(again):
+                    raise
+                raise TrainingOutOfMemory(
+                    f"{self.family}: out of memory at batch size {batch} and again at {half} "
+                    f"(memory budget {self.memory_budget_mb} MB, {len(y)} rows, window {self.window}, "
+                    f"hidden {p['hidden_size']}); raise the family's resources.memory_mb or "
+                    "training.memory_mb, or lower hidden_size / window / max_batch_size"
+                ) from again
+            self.fit_info_["oom_retry"] = True
+
+    def _train(self, X, y, w, validation, batch: int) -> None:
+        import lightning as L
+        import torch
+
+        p = self.params
+        with _deterministic_torch(self.seed, int(p["num_threads"])):
+            net = self._build_net(X.shape[-1])
+            # The scaler: statistics of each training row's own (last-step) features only.
+            rows = X[:, -1, :] if X.ndim == 3 else X
+            mean = rows.mean(axis=0)
+            std = rows.std(axis=0)
+            std[std < 1e-12] = 1.0
+            scaled = _Scaled(net, mean, std)
+            if int(p["devices"]) > 1 and p["accelerator"] == "gpu":
+                from foxml_dagster.models.neural.distributed import fit_data_parallel
+
+                state, info = fit_data_parallel(self, scaled, X, y, w, validation, batch)
+                scaled.load_state_dict(state)
+                self._net = scaled.cpu().eval()
+                self.fit_info_.update(info, batch_size=batch)
+                return
+            lit = _LitBinary(scaled, float(p["learning_rate"]), float(p["weight_decay"]))
+            generator = torch.Generator().manual_seed(self.seed)
+            train_loader = torch.utils.data.DataLoader(
+                _tensors(X, y, w), batch_size=batch, shuffle=True, generator=generator, num_workers=0
+            )
+            callbacks: list = []
+            val_loader = None
+            if validation is not None:
+                val_loader = torch.utils.data.DataLoader(_tensors(*validation), batch_size=4096, num_workers=0)
+                callbacks = [
+                    L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=int(p["patience"]), mode="min"),
+                    _BestWeights(),
+                ]
+            trainer = L.Trainer(
+                max_epochs=int(p["max_epochs"]),
+                accelerator=p["accelerator"],
+                devices=1,
+                deterministic=True,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                callbacks=callbacks,
+            )
+            trainer.fit(lit, train_loader, val_loader)
+            info: dict[str, Any] = {"batch_size": batch, "epochs": int(trainer.current_epoch)}
+            if callbacks:
+                best = callbacks[1]
+                if best.state is not None:
+                    scaled.load_state_dict(best.state)
+                    info.update(best_epoch=best.epoch, val_loss=best.loss)
+            self._net = scaled.cpu().eval()
+            self.fit_info_.update(info)
+
+    # ------------------------------------------------------------------ predict / state
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        out = []
+        with _deterministic_torch(self.seed, int(self.params["num_threads"])), torch.no_grad():
+            for start in range(0, len(X), 4096):
+                chunk = torch.as_tensor(X[start : start + 4096], dtype=torch.float32)
+                out.append(torch.sigmoid(self._net(chunk)).double().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def _dump_state(self) -> bytes:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(self._net.state_dict(), buffer)
+        return buffer.getvalue()
+
+    def _load_state(self, state: bytes) -> None:
+        import torch
+
+        assert self.n_features_ is not None
+        scaled = _Scaled(self._build_net(self.n_features_), np.zeros(self.n_features_), np.ones(self.n_features_))
+        scaled.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+        self._net = scaled.eval()
+
+
+# ---------------------------------------------------------------------- torch helpers
+# Defined through functions so that torch is imported only when a neural family trains.
+
+
+def _tensors(X, y, w):
+    import torch
+
+    return torch.utils.data.TensorDataset(
+        torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32),
+        torch.as_tensor(y, dtype=torch.float32),
+        torch.as_tensor(w, dtype=torch.float32),
+    )
+
+
+def _Scaled(net, mean: np.ndarray, std: np.ndarray):  # noqa: N802 - a class factory
+    import torch
+
+    class Scaled(torch.nn.Module):
+        """(x - mean) / std with training-fold statistics as buffers, then the network."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+        def forward(self, x):
+            return self.net((x - self.mean) / self.std).reshape(-1)
+
+    return Scaled()
+
+
+def _LitBinary(model, lr: float, weight_decay: float):  # noqa: N802 - a class factory
+    import lightning as L
+    import torch
+
+    class LitBinary(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def _loss(self, batch):
+            x, y, w = batch
+            logits = self.model(x)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+            return (loss * w).sum() / w.sum()
+
+        def training_step(self, batch, batch_idx):
+            return self._loss(batch)
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", self._loss(batch), on_epoch=True, prog_bar=False, batch_size=len(batch[0]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay)
+
+    return LitBinary()
+
+
+def _BestWeights():  # noqa: N802 - a class factory
+    import lightning as L
+
+    class BestWeights(L.Callback):
+        """Keeps a copy of the weights of the epoch with the lowest validation loss."""
+
+        def __init__(self) -> None:
+            self.state = None
+            self.loss = float("inf")
+            self.epoch = -1
+
+        def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            loss = trainer.callback_metrics.get("val_loss")
+            if loss is not None and float(loss) < self.loss:
+                self.loss = float(loss)
+                self.epoch = int(trainer.current_epoch)
+                self.state = {k: v.detach().clone() for k, v in pl_module.model.state_dict().items()}
+
+    return BestWeights()
+
+
+@contextlib.contextmanager
+def _deterministic_torch(seed: int, threads: int) -> Iterator[None]:
+    """Seed everything, force deterministic kernels and a fixed thread count; restore after."""
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+    previous_threads = torch.get_num_threads()
+    previous_det = torch.are_deterministic_algorithms_enabled()
+    quiet = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.ERROR)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import lightning as L
+
+            L.seed_everything(seed, workers=True, verbose=False)
+            yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.use_deterministic_algorithms(previous_det)
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,167 @@
+"""The `training` section of the experiment, and how a family's parameters are resolved.
+
+A family's parameters come from, lowest precedence first:
+
+1. the family class's `default_params` (foxml_dagster/models);
+2. the chosen variant in `configs/models/<family>.yaml` (conservative | balanced | aggressive;
+   the file's `default_variant` when the experiment names none);
+3. the family's block under `training.families` in the experiment file;
+4. environment variables `FOXML_MODEL__<FAMILY>__<PARAM>=value` (e.g.
+   `FOXML_MODEL__LIGHTGBM__LEARNING_RATE=0.1`; `..__VARIANT=aggressive` picks a variant);
+5. the command line, `foxml run --set training.families.lightgbm.n_estimators=50`, which sets
+   the same environment variables for the run.
+
+Two keys of a family block are not model parameters: `variant`, and `resources` (`num_cpus`,
+`num_gpus`, `memory_mb`: what one (family, fold) task asks Ray for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, model_validator
+
+from foxml_dagster.paths import REPO_ROOT
+from foxml_dagster.settings import Settings
+
+__all__ = ["FamilySpec", "TrainingConfig", "load_variants", "models_dir", "resolve_family"]
+
+ENV_PREFIX = "FOXML_MODEL__"
+_RESERVED = ("variant", "resources")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """Everything needed to build and schedule one family: resolved params and resources."""
+
+    name: str
+    params: dict[str, Any]
+    variant: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_mb: float | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # param -> where its value came from
+
+    def config_hash(self, seed: int, extra: Mapping[str, Any] | None = None) -> str:
+        """sha256 over the family, variant, params, seed and `extra` (e.g. the feature list)."""
+        blob = json.dumps(
+            {"family": self.name, "variant": self.variant, "params": self.params, "seed": seed, **(extra or {})},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def models_dir() -> Path:
+    """Folder of the per-family variant YAMLs: $FOXML_MODELS_DIR, else configs/models."""
+    return Path(os.environ.get("FOXML_MODELS_DIR", REPO_ROOT / "configs" / "models"))
+
+
+def load_variants(family: str, folder: Path | None = None) -> dict[str, Any]:
+    """The parsed configs/models/<family>.yaml, or {} when the family has none."""
+    path = (folder or models_dir()) / f"{family}.yaml"
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("variants", {}), dict):
+        raise ValueError(f"{path}: expected a mapping with a 'variants' mapping")
+    return data
+
+
+def _env_overrides(family: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    prefix = f"{ENV_PREFIX}{family.upper()}__"
+    out = {}
+    for key, raw in environ.items():
+        if key.startswith(prefix):
+            # YAML parsing gives numbers, booleans and null their natural types ("0.1" -> 0.1).
+            out[key[len(prefix) :].lower()] = yaml.safe_load(raw)
+    return out
+
+
+def resolve_family(
+    name: str,
+    block: Mapping[str, Any] | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    folder: Path | None = None,
+    default_memory_mb: float | None = None,
+) -> FamilySpec:
+    """Resolve one family's params through the layers described in the module docstring."""
+    from foxml_dagster.models import get_family
+
+    cls = get_family(name)  # KeyError naming the registered families
+    environ = os.environ if environ is None else environ
+    block = dict(block or {})
+    env = _env_overrides(name, environ)
+    file = load_variants(name, folder)
+    variant = env.pop("variant", None) or block.pop("variant", None) or file.get("default_variant")
+    resources = {**file.get("resources", {}), **(block.pop("resources", None) or {})}
+    variants = file.get("variants", {})
+    if variant is not None and variant not in variants:
+        where = (folder or models_dir()) / f"{name}.yaml"
+        raise ValueError(f"family {name!r}: variant {variant!r} not in {where} (has {sorted(variants)})")
+    params: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    layers = [(f"variant:{variant}", variants.get(variant, {}) if variant else {}), ("experiment", block), ("env", env)]
+    for source, layer in layers:
+        for key, value in (layer or {}).items():
+            params[key] = value
+            sources[key] = source
+    unknown = sorted(set(params) - set(cls.default_params))
+    if unknown:
+        raise ValueError(
+            f"family {name!r}: unknown parameter(s) {unknown} (from {sorted({sources[k] for k in unknown})}); "
+            f"accepted: {sorted(cls.default_params)}"
+        )
+    bad = sorted(set(resources) - {"num_cpus", "num_gpus", "memory_mb"})
+    if bad:
+        raise ValueError(f"family {name!r}: unknown resources key(s) {bad}; use num_cpus, num_gpus, memory_mb")
+    return FamilySpec(
+        name=name,
+        params={**cls.default_params, **params},
+        variant=variant,
+        num_cpus=float(resources.get("num_cpus", 1)),
+        num_gpus=float(resources.get("num_gpus", 0)),
+        memory_mb=float(resources["memory_mb"]) if resources.get("memory_mb") else default_memory_mb,
+        sources=sources,
+    )
+
+
+class TrainingConfig(Settings):
+    """The seed, the validation slice, the per-task memory budget and the chosen families.
+
+    `families` maps a registered family name to its block: an optional `variant`, optional
+    `resources`, and parameter overrides (see foxml_dagster.models for the names).
+    """
+
+    seed: int = 7
+    #: Share of each training fold's timeline, at its end, held out for early stopping.
+    val_fraction: float = Field(default=0.2, ge=0.0, lt=0.9)
+    #: Memory budget of one (family, fold) task in MB, unless the family's resources set one.
+    memory_mb: float = Field(default=2048.0, gt=0)
+    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
+
+    @model_validator(mode="after")
+    def _families_resolve(self) -> TrainingConfig:
+        import re
+
+        for name in self.families:
+            # Family names become asset key parts and DuckDB view names.
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"family name {name!r} must be lower-case letters, digits and _")
+        self.resolved_families()  # unknown families, variants or params fail at load
+        return self
+
+    def resolved_families(self, environ: Mapping[str, str] | None = None) -> dict[str, FamilySpec]:
+        """Every chosen family with its params resolved (variant, experiment, env overrides)."""
+        return {
+            name: resolve_family(name, block, environ=environ, default_memory_mb=self.memory_mb)
+            for name, block in self.families.items()
+        }

@@ -1,0 +1,65 @@
+"""Ray as a Dagster resource: where the (family, fold) training tasks run.
+
+- Local by default: the first training step that needs Ray starts a private local instance
+  (`ray.init` with no dashboard), so nothing has to be started by hand. It lives as long as the
+  process (one per run with the in-process executor; one per step process otherwise).
+- A cluster: set `RAY_ADDRESS` (e.g. `ray://head:10001` or `auto`), or the resource's `address`.
+- Disabled (`FOXML_RAY=0` or `enabled=False`): the same tasks run in-process, in order.
+
+If this process is already connected to Ray (a test session, a notebook), that connection is
+used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from foxml_dagster.training.runner import InProcessRunner, RayRunner
+
+
+def _env_enabled() -> bool:
+    return os.environ.get("FOXML_RAY", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+class RayResource(dg.ConfigurableResource):
+    """Connection settings; `runner()` returns what `train_out_of_fold(runner=...)` takes."""
+
+    enabled: bool = Field(default_factory=_env_enabled, description="False: run tasks in-process.")
+    address: str | None = Field(
+        default_factory=lambda: os.environ.get("RAY_ADDRESS") or None,
+        description="Ray cluster to join; unset starts a local instance.",
+    )
+    num_cpus: int | None = Field(default=None, description="CPUs of the local instance (default: all).")
+    num_gpus: int | None = Field(default=None, description="GPUs of the local instance (default: detected).")
+    object_store_mb: int | None = Field(default=None, description="Object store of the local instance.")
+
+    def runner(self) -> InProcessRunner | RayRunner:
+        if not self.enabled:
+            return InProcessRunner()
+        self.connect()
+        return RayRunner()
+
+    def connect(self) -> None:
+        """Connect once per process; ray is imported only here (the code location stays fast)."""
+        import ray
+
+        if ray.is_initialized():
+            return
+        # Workers import foxml_dagster from this checkout, as the driver does.
+        from foxml_dagster.paths import REPO_ROOT
+
+        runtime_env = {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}
+        if self.address:
+            ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False)
+            return
+        ray.init(
+            include_dashboard=False,
+            num_cpus=self.num_cpus,
+            num_gpus=self.num_gpus,
+            object_store_memory=self.object_store_mb * 2**20 if self.object_store_mb else None,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+        )

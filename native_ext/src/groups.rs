@@ -156,11 +156,63 @@ pub fn map_finite_runs(
     offsets: &Offsets,
     mut kernel: impl FnMut(&[f64], &mut [f64]),
 ) -> Vec<f64> {
-    let mut out = vec![f64::NAN; values.len()];
-    for_each_group(values, offsets, &mut out, |group, group_out| {
-        for_each_finite_run(group, group_out, &mut kernel)
-    });
+    let [out] = map_runs([values], offsets, |[run], [out]| kernel(run, out));
     out
+}
+
+/// True when every value is finite. Branch-free, so it vectorizes: `x * 0` is 0 for finite `x`
+/// and NaN for NaN or +-inf, and four independent accumulators keep the adds in parallel. This
+/// is the fast path that lets a gap-free group (the usual case) skip the run search.
+pub fn all_finite(values: &[f64]) -> bool {
+    let mut acc = [0.0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] += c[k] * 0.0;
+        }
+    }
+    let tail_acc: f64 = tail.iter().map(|x| x * 0.0).sum();
+    (acc[0] + acc[1] + acc[2] + acc[3] + tail_acc) == 0.0
+}
+
+/// The general shape of an indicator with `I` aligned inputs and `O` outputs: every output is
+/// NaN-filled to the input length, and `kernel` runs on each maximal run of rows where every
+/// input is finite, inside each group. A row with any non-finite input is a gap for all inputs.
+pub fn map_runs<const I: usize, const O: usize>(
+    inputs: [&[f64]; I],
+    offsets: &Offsets,
+    mut kernel: impl FnMut([&[f64]; I], [&mut [f64]; O]),
+) -> [Vec<f64>; O] {
+    let n = offsets.series_len();
+    for input in &inputs {
+        assert_eq!(input.len(), n, "offsets do not describe every input");
+    }
+    let mut outs: [Vec<f64>; O] = std::array::from_fn(|_| vec![f64::NAN; n]);
+    let mut run = |range: Range<usize>, outs: &mut [Vec<f64>; O]| {
+        let views = outs.each_mut().map(|o| &mut o[range.clone()]);
+        kernel(inputs.map(|x| &x[range.clone()]), views);
+    };
+    for group in offsets.ranges() {
+        if inputs.iter().all(|x| all_finite(&x[group.clone()])) {
+            run(group, &mut outs);
+            continue;
+        }
+        let finite = |i: usize| inputs.iter().all(|x| x[i].is_finite());
+        let mut start = group.start;
+        while start < group.end {
+            if !finite(start) {
+                start += 1;
+                continue;
+            }
+            let end = (start..group.end)
+                .find(|&i| !finite(i))
+                .unwrap_or(group.end);
+            run(start..end, &mut outs);
+            start = end;
+        }
+    }
+    outs
 }
 
 #[cfg(test)]
@@ -216,6 +268,29 @@ mod tests {
         let mut out = [0.0; 6];
         for_each_finite_run(&values, &mut out, |run, _| runs.push(run.to_vec()));
         assert_eq!(runs, vec![vec![1.0], vec![2.0, 3.0], vec![4.0]]);
+    }
+
+    #[test]
+    fn all_finite_spots_nan_and_inf_anywhere() {
+        let mut values = vec![1.0; 11];
+        assert!(all_finite(&values) && all_finite(&[]));
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for i in [0, 5, 10] {
+                values[i] = bad;
+                assert!(!all_finite(&values));
+                values[i] = 1.0;
+            }
+        }
+    }
+
+    #[test]
+    fn map_runs_splits_where_any_input_is_not_finite() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [1.0, f64::NAN, 3.0, 4.0];
+        let [out] = map_runs([&a[..], &b[..]], &Offsets::single(4), |[x, _], [o]| {
+            o.fill(x.len() as f64)
+        });
+        assert!(out[0] == 1.0 && out[1].is_nan() && out[2] == 2.0 && out[3] == 2.0);
     }
 
     #[test]

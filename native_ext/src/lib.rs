@@ -6,10 +6,17 @@
 
 pub mod barrier;
 pub mod events;
+pub mod extrema;
+pub mod fracdiff;
 pub mod groups;
+pub mod order_stats;
 pub mod oscillators;
+pub mod pairs;
 pub mod rolling;
 pub mod smoothing;
+pub mod trend;
+pub mod volatility;
+pub mod volume;
 
 mod py;
 #[cfg(test)]

@@ -29,11 +29,27 @@ pub fn offsets(array: Option<&PyReadonlyArray1<'_, i64>>, len: usize) -> PyResul
 
 /// A window length, period or horizon: an integer >= 1.
 pub fn positive(name: &str, value: i64) -> PyResult<usize> {
+    at_least(name, value, 1)
+}
+
+/// An integer parameter with a lower bound (e.g. a Hull or rank window needs at least 2).
+pub fn at_least(name: &str, value: i64, min: usize) -> PyResult<usize> {
     match usize::try_from(value) {
-        Ok(v) if v >= 1 => Ok(v),
+        Ok(v) if v >= min => Ok(v),
         _ => Err(PyValueError::new_err(format!(
-            "{name} must be >= 1, got {value}"
+            "{name} must be >= {min}, got {value}"
         ))),
+    }
+}
+
+/// A finite float parameter.
+pub fn finite(name: &str, value: f64) -> PyResult<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{name} must be finite, got {value}"
+        )))
     }
 }
 
@@ -66,4 +82,25 @@ pub fn map_series<'py>(
     // mutating the array from another thread at the same time gets unspecified results.
     let out = py.detach(|| kernel(values, &offsets));
     Ok(out.into_pyarray(py))
+}
+
+/// The shape shared by multi-input / multi-output indicators: borrow every input (they must be
+/// aligned), validate `offsets`, run `kernel` with the GIL released, hand each output to numpy
+/// without copying.
+pub fn map_arrays<'py, const I: usize, const O: usize>(
+    py: Python<'py>,
+    inputs: [(&PyReadonlyArray1<'py, f64>, &str); I],
+    offsets_array: Option<&PyReadonlyArray1<'py, i64>>,
+    kernel: impl FnOnce([&[f64]; I], &Offsets) -> [Vec<f64>; O] + Send,
+) -> PyResult<[Bound<'py, PyArray1<f64>>; O]> {
+    let mut slices: [&[f64]; I] = [&[]; I];
+    let mut lengths = Vec::with_capacity(I);
+    for (slot, (array, name)) in slices.iter_mut().zip(inputs) {
+        *slot = float_slice(array, name)?;
+        lengths.push((name, slot.len()));
+    }
+    same_length(&lengths)?;
+    let offsets = offsets(offsets_array, slices.first().map_or(0, |s| s.len()))?;
+    let outs = py.detach(|| kernel(slices, &offsets));
+    Ok(outs.map(|v| v.into_pyarray(py)))
 }

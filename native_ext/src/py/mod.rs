@@ -5,6 +5,7 @@ mod args;
 mod events;
 mod indicators;
 mod labels;
+mod ta;
 
 use pyo3::prelude::*;
 
@@ -13,5 +14,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     indicators::register(m)?;
     labels::register(m)?;
     events::register(m)?;
+    ta::register(m)?;
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! non-finite return has `sigma = NaN` and no label. `sigma` uses returns up to and including
 //! bar `i` only, so barrier widths are causal.
 //!
-//! Log prices are taken once per bar, so each return and each scan step is a subtraction.
+//! The caller passes `log_close = ln(close)` (a vectorised log is several times faster than a
+//! scalar one), so each return and each scan step is a subtraction; NaN marks an invalid price.
 //! The window keeps a running mean and sum of squared deviations (Welford add/remove), and is
 //! recomputed exactly every `vol_window` steps so rounding cannot drift along a long series.
 
@@ -17,6 +18,7 @@ use crate::groups::Offsets;
 /// Per-bar outcomes plus the volatility that scaled each bar's barriers.
 pub fn triple_barrier_vol(
     close: &[f64],
+    log_close: &[f64],
     offsets: &Offsets,
     horizon: usize,
     vol_window: usize,
@@ -36,18 +38,6 @@ pub fn triple_barrier_vol(
     };
     let mut vol = vec![f64::NAN; n];
     let mut window = Window::new(vol_window);
-    // ln(close) once per bar: returns and the scan become subtractions, and only a candidate
-    // touch (within MARGIN of a barrier) pays for the exact ln(close[j] / close[i]).
-    let log_close: Vec<f64> = close
-        .iter()
-        .map(|&c| {
-            if c.is_finite() && c > 0.0 {
-                c.ln()
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
     for group in offsets.ranges() {
         let Some(last) = group.end.checked_sub(1) else {
             continue;
@@ -62,7 +52,7 @@ pub fn triple_barrier_vol(
             };
             vol[i] = sigma;
             let (up, down) = (profit_mult * sigma, stop_mult * sigma);
-            if let Some(t) = scan(close, &log_close, i, last, up, down, horizon) {
+            if let Some(t) = scan(close, log_close, i, last, up, down, horizon) {
                 touches.touch_index[i] = t.index as i64;
                 touches.ret[i] = t.ret;
                 touches.barrier[i] = t.barrier;
@@ -75,8 +65,9 @@ pub fn triple_barrier_vol(
 /// Far above the rounding error of a difference of two logarithms of prices.
 const MARGIN: f64 = 1e-12;
 
-/// The scan of `first_touch` on log prices; candidates are confirmed with the exact definition,
-/// so outcomes equal `first_touch` with the same widths.
+/// The scan of `first_touch` on log prices. Candidates within `MARGIN` of a barrier are settled by
+/// the exact definition, so touches equal `first_touch` with the same widths; `ret` may differ
+/// from `ln(close[j] / close[i])` in the last bits.
 fn scan(
     close: &[f64],
     log_close: &[f64],
@@ -95,22 +86,29 @@ fn scan(
     let (near_up, near_down) = (up - MARGIN, -down + MARGIN);
     for j in i + 1..=scan_last {
         let d = log_close[j] - base; // NaN for an invalid price: never a touch
-        if d >= near_up || d <= near_down {
-            let r = (close[j] / close[i]).ln();
-            if r >= up {
-                return Some(Touch {
-                    index: j,
-                    ret: r,
-                    barrier: 1,
-                });
-            }
-            if r <= -down {
-                return Some(Touch {
-                    index: j,
-                    ret: r,
-                    barrier: -1,
-                });
-            }
+        if d < near_up && d > near_down || d.is_nan() {
+            continue;
+        }
+        // Clear of the margin the log difference decides (and is the return to within rounding);
+        // within it the exact definition decides, as in `first_touch`.
+        let r = if d >= up + MARGIN || d <= -down - MARGIN {
+            d
+        } else {
+            (close[j] / close[i]).ln()
+        };
+        if r >= up {
+            return Some(Touch {
+                index: j,
+                ret: r,
+                barrier: 1,
+            });
+        }
+        if r <= -down {
+            return Some(Touch {
+                index: j,
+                ret: r,
+                barrier: -1,
+            });
         }
     }
     let vertical = i.checked_add(horizon).filter(|&v| v <= last)?;
@@ -126,6 +124,7 @@ fn scan(
 struct Window {
     buf: Vec<f64>,
     len: usize,
+    inv_len: f64,
     count: usize, // finite returns pushed since the last reset
     head: usize,
     mean: f64,
@@ -137,6 +136,7 @@ impl Window {
         Self {
             buf: vec![0.0; len],
             len,
+            inv_len: 1.0 / len as f64,
             count: 0,
             head: 0,
             mean: 0.0,
@@ -164,16 +164,18 @@ impl Window {
             self.m2 += d * (x - self.mean);
         } else {
             let old = std::mem::replace(&mut self.buf[self.head], x);
-            let n = self.len as f64;
             let d = x - old;
-            let new_mean = self.mean + d / n;
+            let new_mean = self.mean + d * self.inv_len;
             self.m2 += d * (x - new_mean + old - self.mean);
             self.mean = new_mean;
         }
         self.count += 1;
-        self.head = (self.head + 1) % self.len;
-        if self.count > self.len && self.head == 0 {
-            self.recompute();
+        self.head += 1;
+        if self.head == self.len {
+            self.head = 0;
+            if self.count > self.len {
+                self.recompute();
+            }
         }
     }
 
@@ -197,6 +199,10 @@ mod tests {
     use super::*;
     use crate::barrier::triple_barrier;
     use crate::testutil::{assert_close, Rng};
+
+    fn logs(close: &[f64]) -> Vec<f64> {
+        close.iter().map(|c| c.ln()).collect()
+    }
 
     fn naive_vol(close: &[f64], window: usize, start: usize) -> Vec<f64> {
         (0..close.len())
@@ -222,7 +228,7 @@ mod tests {
             .map(|x| 50.0 * x.exp())
             .collect();
         let offsets = Offsets::new(&[0, 1500, 4000], 4000).unwrap();
-        let (t, vol) = triple_barrier_vol(&close, &offsets, 20, 20, 2.0, 1.5);
+        let (t, vol) = triple_barrier_vol(&close, &logs(&close), &offsets, 20, 20, 2.0, 1.5);
         let mut expected = naive_vol(&close[..1500], 20, 0);
         expected.extend(naive_vol(&close[1500..], 20, 0));
         assert_close(&vol, &expected, 1e-9);
@@ -243,7 +249,8 @@ mod tests {
     fn a_gap_restarts_the_volatility_window() {
         let mut close: Vec<f64> = (0..40).map(|i| 100.0 + (i % 3) as f64).collect();
         close[10] = f64::NAN;
-        let (_, vol) = triple_barrier_vol(&close, &Offsets::single(40), 5, 5, 2.0, 2.0);
+        let (_, vol) =
+            triple_barrier_vol(&close, &logs(&close), &Offsets::single(40), 5, 5, 2.0, 2.0);
         assert!(vol[5..10].iter().all(|v| v.is_finite()));
         assert!(vol[10..16].iter().all(|v| v.is_nan()));
         assert!(vol[16].is_finite());

@@ -125,10 +125,12 @@ fn trade_barrier<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (close, *, horizon, vol_window, profit_mult, stop_mult, offsets=None))]
+#[pyo3(signature = (close, log_close, *, horizon, vol_window, profit_mult, stop_mult, offsets=None))]
+#[allow(clippy::too_many_arguments)]
 fn triple_barrier_vol<'py>(
     py: Python<'py>,
     close: PyReadonlyArray1<'py, f64>,
+    log_close: PyReadonlyArray1<'py, f64>,
     horizon: i64,
     vol_window: i64,
     profit_mult: f64,
@@ -141,9 +143,19 @@ fn triple_barrier_vol<'py>(
         return Err(PyValueError::new_err("vol_window must be >= 2"));
     }
     let close = float_slice(&close, "close")?;
+    let log_close = float_slice(&log_close, "log_close")?;
+    same_length(&[("close", close.len()), ("log_close", log_close.len())])?;
     let offsets = self::offsets(offsets.as_ref(), close.len())?;
     let (touches, vol) = py.detach(|| {
-        barrier::triple_barrier_vol(close, &offsets, horizon, vol_window, profit_mult, stop_mult)
+        barrier::triple_barrier_vol(
+            close,
+            log_close,
+            &offsets,
+            horizon,
+            vol_window,
+            profit_mult,
+            stop_mult,
+        )
     });
     Ok((to_python(py, touches), vol.into_pyarray(py)))
 }

@@ -112,9 +112,10 @@ def ema(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None
     """Exponential moving average (TA-Lib ``EMA``).
 
     ``alpha = 2 / (timeperiod + 1)``, seeded with the simple mean of the first ``timeperiod``
-    values: the first output sits at index ``timeperiod - 1`` of each group, and equals TA-Lib's
-    output bit for bit on gap-free input. After a NaN/inf input the average restarts with a
-    fresh warm-up.
+    values: the first output sits at index ``timeperiod - 1`` of each group, and agrees with TA-Lib
+    to ~1e-15 relative on gap-free input (the recursion advances four rows per dependency step,
+    which is why it is faster than TA-Lib; only rounding differs). After a NaN/inf input the
+    average restarts with a fresh warm-up. For the pure recursive EMA see :func:`ema_recursive`.
     """
     return _native.ema(
         _as_series(values, "values"),
@@ -209,6 +210,450 @@ def rolling_std(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# The indicator library. Names and parameters follow TA-Lib where it has the indicator; rolling
+# max/min/sum are `rolling_max`, `rolling_min`, `rolling_sum` so this module never shadows the
+# builtins `max`, `min`, `sum` for code written in it.
+# ---------------------------------------------------------------------------------------------
+
+
+class MACD(NamedTuple):
+    """Outputs of :func:`macd`; unpacks as ``(macd, macdsignal, macdhist)`` like TA-Lib."""
+
+    macd: FloatArray
+    macdsignal: FloatArray
+    macdhist: FloatArray
+
+
+class Bands(NamedTuple):
+    """Upper, middle and lower band (:func:`bbands`, :func:`keltner`, :func:`donchian`)."""
+
+    upper: FloatArray
+    middle: FloatArray
+    lower: FloatArray
+
+
+def _one(kernel, values, name: str, offsets, **params) -> FloatArray:
+    """Runs a single-series kernel after converting its input and integer parameters."""
+    ints = {k: _as_int(v, k) for k, v in params.items()}
+    return kernel(_as_series(values, name), **ints, offsets=_as_offsets(offsets))
+
+
+def _aligned(named: dict[str, npt.ArrayLike]) -> list[FloatArray]:
+    return [_as_series(v, k) for k, v in named.items()]
+
+
+def ema_recursive(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Pure recursive EMA (alpha = 2 / (timeperiod + 1)) seeded with the first value of each group,
+    defined from the first row: pandas ``ewm(span=timeperiod, adjust=False).mean()``. The
+    variant inside TA-Lib ``ADOSC``; :func:`ema` is the SMA-seeded TA-Lib ``EMA``."""
+    return _one(_native.ema_recursive, values, "values", offsets, timeperiod=timeperiod)
+
+
+def wma(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Linearly weighted moving average, weights 1..timeperiod, newest heaviest (TA-Lib ``WMA``)."""
+    return _one(_native.wma, values, "values", offsets, timeperiod=timeperiod)
+
+
+def dema(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Double EMA ``2 EMA - EMA(EMA)`` (TA-Lib ``DEMA``); first value at ``2 (timeperiod - 1)``."""
+    return _one(_native.dema, values, "values", offsets, timeperiod=timeperiod)
+
+
+def tema(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Triple EMA ``3 EMA - 3 EMA(EMA) + EMA(EMA(EMA))`` (TA-Lib ``TEMA``)."""
+    return _one(_native.tema, values, "values", offsets, timeperiod=timeperiod)
+
+
+def kama(values: npt.ArrayLike, *, timeperiod: int = 30, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Kaufman adaptive moving average (TA-Lib ``KAMA``, fast 2 / slow 30): the smoothing constant
+    follows the efficiency ratio (net change / path length over ``timeperiod`` bars)."""
+    return _one(_native.kama, values, "values", offsets, timeperiod=timeperiod)
+
+
+def hma(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Hull moving average ``WMA(2 WMA(x, n/2) - WMA(x, n), floor(sqrt(n)))``; ``timeperiod >= 2``."""
+    return _one(_native.hma, values, "values", offsets, timeperiod=timeperiod)
+
+
+def rolling_sum(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rolling sum over ``timeperiod`` values (TA-Lib ``SUM``)."""
+    return _one(_native.rolling_sum, values, "values", offsets, timeperiod=timeperiod)
+
+
+def var(
+    values: npt.ArrayLike, *, timeperiod: int, ddof: int = 0, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling variance dividing by ``timeperiod - ddof`` (``ddof=0``: TA-Lib ``VAR``)."""
+    return _one(_native.var, values, "values", offsets, timeperiod=timeperiod, ddof=ddof)
+
+
+def zscore(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """``(x - rolling mean) / rolling population std`` over ``timeperiod`` values; 0 in a flat window."""
+    return _one(_native.zscore, values, "values", offsets, timeperiod=timeperiod)
+
+
+def skew(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rolling skewness, population form ``m3 / m2**1.5`` (``scipy.stats.skew(bias=True)``); 0 when flat."""
+    return _one(_native.skew, values, "values", offsets, timeperiod=timeperiod)
+
+
+def kurt(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rolling excess kurtosis, population form ``m4 / m2**2 - 3``; 0 when flat."""
+    return _one(_native.kurt, values, "values", offsets, timeperiod=timeperiod)
+
+
+def rolling_max(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Highest value over ``timeperiod`` values (TA-Lib ``MAX``)."""
+    return _one(_native.rolling_max, values, "values", offsets, timeperiod=timeperiod)[0]
+
+
+def rolling_min(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Lowest value over ``timeperiod`` values (TA-Lib ``MIN``)."""
+    return _one(_native.rolling_min, values, "values", offsets, timeperiod=timeperiod)[0]
+
+
+def bars_since_max(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rows since the highest value of the window (0 = this row; the latest of equal highs)."""
+    return _one(_native.rolling_max, values, "values", offsets, timeperiod=timeperiod)[1]
+
+
+def bars_since_min(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rows since the lowest value of the window (0 = this row; the latest of equal lows)."""
+    return _one(_native.rolling_min, values, "values", offsets, timeperiod=timeperiod)[1]
+
+
+def maxindex(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Absolute row index of the window's highest value (TA-Lib ``MAXINDEX``), NaN in warm-up.
+    Ties go to the latest row (TA-Lib is inconsistent about ties)."""
+    since = bars_since_max(values, timeperiod=timeperiod, offsets=offsets)
+    return np.arange(len(since)) - since
+
+
+def minindex(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Absolute row index of the window's lowest value (TA-Lib ``MININDEX``), NaN in warm-up."""
+    since = bars_since_min(values, timeperiod=timeperiod, offsets=offsets)
+    return np.arange(len(since)) - since
+
+
+def rank(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Percentile rank of each value among the other ``timeperiod - 1`` of its window, in [0, 1],
+    ties counting half (``timeperiod >= 2``)."""
+    return _one(_native.rank, values, "values", offsets, timeperiod=timeperiod)
+
+
+def quantile(
+    values: npt.ArrayLike, *, timeperiod: int, q: float, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling quantile ``q`` in [0, 1] with linear interpolation (``np.quantile`` default)."""
+    return _native.quantile(
+        _as_series(values, "values"),
+        timeperiod=_as_int(timeperiod, "timeperiod"),
+        q=float(q),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def correl(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, timeperiod: int = 30, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling Pearson correlation (TA-Lib ``CORREL``); 0 where either window is flat. TA-Lib also
+    gives 0 when the product of the variance sums is below 1e-8; we do not."""
+    x_, y_ = _aligned({"x": x, "y": y})
+    return _native.correl(x_, y_, timeperiod=_as_int(timeperiod, "timeperiod"), offsets=_as_offsets(offsets))
+
+
+def rolling_beta(
+    y: npt.ArrayLike, x: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Rolling OLS slope of ``y`` on ``x``, ``cov(x, y) / var(x)``; 0 where ``x`` is flat. (TA-Lib
+    ``BETA`` is a different thing: the slope of the two series' one-bar returns.)"""
+    y_, x_ = _aligned({"y": y, "x": x})
+    return _native.rolling_beta(y_, x_, timeperiod=_as_int(timeperiod, "timeperiod"), offsets=_as_offsets(offsets))
+
+
+def roc(values: npt.ArrayLike, *, timeperiod: int = 10, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rate of change in percent, ``100 (x / x[-timeperiod] - 1)`` (TA-Lib ``ROC``)."""
+    return _one(_native.roc, values, "values", offsets, timeperiod=timeperiod)
+
+
+def trix(values: npt.ArrayLike, *, timeperiod: int = 30, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """One-bar rate of change (percent) of a triple EMA (TA-Lib ``TRIX``)."""
+    return _one(_native.trix, values, "values", offsets, timeperiod=timeperiod)
+
+
+def macd(
+    values: npt.ArrayLike,
+    *,
+    fastperiod: int = 12,
+    slowperiod: int = 26,
+    signalperiod: int = 9,
+    offsets: npt.ArrayLike | None = None,
+) -> MACD:
+    """MACD line, signal and histogram (TA-Lib ``MACD``; the fast EMA is seeded where the slow one
+    is, as in TA-Lib). The line is defined from ``slowperiod - 1``, signal and histogram from
+    ``slowperiod + signalperiod - 2`` (TA-Lib starts all three there). Needs fast < slow."""
+    line, signal, hist = _one(
+        _native.macd, values, "values", offsets, fastperiod=fastperiod, slowperiod=slowperiod, signalperiod=signalperiod
+    )
+    return MACD(line, signal, hist)
+
+
+def stoch(
+    high: npt.ArrayLike,
+    low: npt.ArrayLike,
+    close: npt.ArrayLike,
+    *,
+    fastk_period: int = 5,
+    slowk_period: int = 3,
+    slowd_period: int = 3,
+    offsets: npt.ArrayLike | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """Stochastic oscillator (TA-Lib ``STOCH``, SMA smoothing): ``(slowk, slowd)`` in [0, 100].
+    ``slowk_period=1`` gives the fast %K. Slow %K is defined ``slowd_period - 1`` bars before
+    TA-Lib shows it."""
+    h, l_, c = _aligned({"high": high, "low": low, "close": close})
+    return _native.stoch(
+        h,
+        l_,
+        c,
+        fastk_period=_as_int(fastk_period, "fastk_period"),
+        slowk_period=_as_int(slowk_period, "slowk_period"),
+        slowd_period=_as_int(slowd_period, "slowd_period"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def _hlc(kernel, high, low, close, timeperiod, offsets) -> FloatArray:
+    h, l_, c = _aligned({"high": high, "low": low, "close": close})
+    return kernel(h, l_, c, timeperiod=_as_int(timeperiod, "timeperiod"), offsets=_as_offsets(offsets))
+
+
+def willr(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Williams %R in [-100, 0] (TA-Lib ``WILLR``); 0 when the window has no range."""
+    return _hlc(_native.willr, high, low, close, timeperiod, offsets)
+
+
+def cci(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Commodity channel index (TA-Lib ``CCI``); 0 when the mean deviation is 0."""
+    return _hlc(_native.cci, high, low, close, timeperiod, offsets)
+
+
+def atr(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Average true range, Wilder-smoothed (TA-Lib ``ATR``); first value at index ``timeperiod``."""
+    return _hlc(_native.atr, high, low, close, timeperiod, offsets)
+
+
+def natr(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """ATR as a percentage of the close (TA-Lib ``NATR``)."""
+    return _hlc(_native.natr, high, low, close, timeperiod, offsets)
+
+
+def trange(high, low, close, *, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """True range ``max(high, prev close) - min(low, prev close)`` (TA-Lib ``TRANGE``)."""
+    h, l_, c = _aligned({"high": high, "low": low, "close": close})
+    return _native.trange(h, l_, c, offsets=_as_offsets(offsets))
+
+
+def _dmi(high, low, close, timeperiod, offsets):
+    return _hlc(_native.dmi, high, low, close, timeperiod, offsets)
+
+
+def plus_di(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """+DI (TA-Lib ``PLUS_DI``), from index ``timeperiod``."""
+    return _dmi(high, low, close, timeperiod, offsets)[0]
+
+
+def minus_di(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """-DI (TA-Lib ``MINUS_DI``), from index ``timeperiod``."""
+    return _dmi(high, low, close, timeperiod, offsets)[1]
+
+
+def adx(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Average directional index (TA-Lib ``ADX``), from index ``2 timeperiod - 1``."""
+    return _dmi(high, low, close, timeperiod, offsets)[2]
+
+
+def dmi(
+    high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(plus_di, minus_di, adx)`` in one pass."""
+    return _dmi(high, low, close, timeperiod, offsets)
+
+
+def aroon(
+    high, low, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """``(aroondown, aroonup)`` in [0, 100] like TA-Lib ``AROON`` (latest of equal extremes)."""
+    h, l_ = _aligned({"high": high, "low": low})
+    return _native.aroon(h, l_, timeperiod=_as_int(timeperiod, "timeperiod"), offsets=_as_offsets(offsets))
+
+
+def aroonosc(high, low, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Aroon up minus Aroon down (TA-Lib ``AROONOSC``)."""
+    down, up = aroon(high, low, timeperiod=timeperiod, offsets=offsets)
+    return up - down
+
+
+def ultosc(
+    high,
+    low,
+    close,
+    *,
+    timeperiod1: int = 7,
+    timeperiod2: int = 14,
+    timeperiod3: int = 28,
+    offsets: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Ultimate oscillator (TA-Lib ``ULTOSC``), weights 4/2/1 from the shortest window."""
+    h, l_, c = _aligned({"high": high, "low": low, "close": close})
+    return _native.ultosc(
+        h,
+        l_,
+        c,
+        timeperiod1=_as_int(timeperiod1, "timeperiod1"),
+        timeperiod2=_as_int(timeperiod2, "timeperiod2"),
+        timeperiod3=_as_int(timeperiod3, "timeperiod3"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+def _hlcv(kernel, high, low, close, volume, offsets, **params) -> FloatArray:
+    h, l_, c, v = _aligned({"high": high, "low": low, "close": close, "volume": volume})
+    ints = {k: _as_int(p, k) for k, p in params.items()}
+    return kernel(h, l_, c, v, **ints, offsets=_as_offsets(offsets))
+
+
+def mfi(high, low, close, volume, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Money flow index (TA-Lib ``MFI``). 50 when no money flowed (TA-Lib: 0 when the flow is < 1)."""
+    return _hlcv(_native.mfi, high, low, close, volume, offsets, timeperiod=timeperiod)
+
+
+def vwap(high, low, close, volume, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rolling volume-weighted typical price over ``timeperiod`` bars; NaN if no volume traded."""
+    return _hlcv(_native.vwap, high, low, close, volume, offsets, timeperiod=timeperiod)
+
+
+def ad(high, low, close, volume, *, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Accumulation/distribution line (TA-Lib ``AD``), cumulative within each group."""
+    return _hlcv(_native.ad, high, low, close, volume, offsets)
+
+
+def adosc(
+    high, low, close, volume, *, fastperiod: int = 3, slowperiod: int = 10, offsets: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Chaikin A/D oscillator (TA-Lib ``ADOSC``): fast minus slow recursive EMA of the A/D line."""
+    return _hlcv(_native.adosc, high, low, close, volume, offsets, fastperiod=fastperiod, slowperiod=slowperiod)
+
+
+def obv(close, volume, *, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """On-balance volume (TA-Lib ``OBV``), cumulative within each group."""
+    c, v = _aligned({"close": close, "volume": volume})
+    return _native.obv(c, v, offsets=_as_offsets(offsets))
+
+
+def bbands(
+    values: npt.ArrayLike,
+    *,
+    timeperiod: int = 5,
+    nbdevup: float = 2.0,
+    nbdevdn: float = 2.0,
+    offsets: npt.ArrayLike | None = None,
+) -> Bands:
+    """Bollinger bands (TA-Lib ``BBANDS`` with an SMA middle and population std)."""
+    middle = sma(values, timeperiod=timeperiod, offsets=offsets)
+    sd = stddev(values, timeperiod=timeperiod, offsets=offsets)
+    return Bands(middle + float(nbdevup) * sd, middle, middle - float(nbdevdn) * sd)
+
+
+def keltner(
+    high, low, close, *, timeperiod: int = 20, atrperiod: int = 10, multiplier: float = 2.0, offsets=None
+) -> Bands:
+    """Keltner channel: EMA of the close ± ``multiplier`` ATR."""
+    middle = ema(close, timeperiod=timeperiod, offsets=offsets)
+    width = float(multiplier) * atr(high, low, close, timeperiod=atrperiod, offsets=offsets)
+    return Bands(middle + width, middle, middle - width)
+
+
+def donchian(high, low, *, timeperiod: int = 20, offsets: npt.ArrayLike | None = None) -> Bands:
+    """Donchian channel: highest high, midpoint, lowest low over ``timeperiod`` bars."""
+    upper = rolling_max(high, timeperiod=timeperiod, offsets=offsets)
+    lower = rolling_min(low, timeperiod=timeperiod, offsets=offsets)
+    return Bands(upper, (upper + lower) / 2, lower)
+
+
+def _ohlc(kernel, open_, high, low, close, offsets, **params) -> FloatArray:
+    o, h, l_, c = _aligned({"open": open_, "high": high, "low": low, "close": close})
+    return kernel(o, h, l_, c, **params, offsets=_as_offsets(offsets))
+
+
+def parkinson(open_, high, low, close, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Parkinson volatility per bar: ``sqrt(mean(ln(h/l)^2) / (4 ln 2))`` over ``timeperiod`` bars."""
+    return _ohlc(
+        _native.range_volatility, open_, high, low, close, offsets,
+        timeperiod=_as_int(timeperiod, "timeperiod"), estimator="parkinson",
+    )  # fmt: skip
+
+
+def garman_klass(open_, high, low, close, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Garman-Klass volatility per bar: ``sqrt(mean(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2))``."""
+    return _ohlc(
+        _native.range_volatility, open_, high, low, close, offsets,
+        timeperiod=_as_int(timeperiod, "timeperiod"), estimator="garman_klass",
+    )  # fmt: skip
+
+
+def rogers_satchell(open_, high, low, close, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Rogers-Satchell volatility per bar: ``sqrt(mean(ln(h/c) ln(h/o) + ln(l/c) ln(l/o)))``."""
+    return _ohlc(
+        _native.range_volatility, open_, high, low, close, offsets,
+        timeperiod=_as_int(timeperiod, "timeperiod"), estimator="rogers_satchell",
+    )  # fmt: skip
+
+
+def yang_zhang(open_, high, low, close, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
+    """Yang-Zhang volatility per bar (overnight + open-to-close + Rogers-Satchell); from index
+    ``timeperiod``; ``timeperiod >= 2``."""
+    return _ohlc(_native.yang_zhang, open_, high, low, close, offsets, timeperiod=_as_int(timeperiod, "timeperiod"))
+
+
+def ffd_weights(d: float, *, threshold: float = 1e-4, max_width: int = 10_000) -> FloatArray:
+    """Fixed-width fractional-differencing weights, newest first (``w_0 = 1``)."""
+    return np.asarray(
+        _native.ffd_weights(d=float(d), threshold=float(threshold), max_width=_as_int(max_width, "max_width"))
+    )
+
+
+def frac_diff(
+    values: npt.ArrayLike,
+    *,
+    d: float,
+    threshold: float = 1e-4,
+    max_width: int = 10_000,
+    offsets: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Fixed-width fractional difference of order ``d`` (AFML ch. 5; pass log prices). Weights stop
+    below ``threshold`` or at ``max_width``; the first ``len(ffd_weights(...)) - 1`` rows of each
+    group are warm-up."""
+    return _native.frac_diff(
+        _as_series(values, "values"),
+        d=float(d),
+        threshold=float(threshold),
+        max_width=_as_int(max_width, "max_width"),
+        offsets=_as_offsets(offsets),
+    )
+
+
+__all__ += [  # noqa: PLE0605
+    "MACD", "Bands", "ad", "adosc", "adx", "aroon", "aroonosc", "atr", "bars_since_max", "bars_since_min",
+    "bbands", "cci", "correl", "dema", "dmi", "donchian", "ema_recursive", "ffd_weights", "frac_diff",
+    "garman_klass", "hma", "kama", "keltner", "kurt", "macd", "maxindex", "mfi", "minindex", "minus_di", "natr",
+    "obv", "parkinson", "plus_di", "quantile", "rank", "roc", "rogers_satchell", "rolling_beta", "rolling_max",
+    "rolling_min", "rolling_sum", "skew", "stoch", "tema", "trange", "trix", "ultosc", "var", "vwap", "willr", "wma",
+    "yang_zhang", "zscore",
+]  # fmt: skip
+
+
 def triple_barrier(
     close: npt.ArrayLike,
     upper: npt.ArrayLike | float,
@@ -250,6 +695,7 @@ def triple_barrier(
         offsets=_as_offsets(offsets),
     )
     return TripleBarrier(touch_index, ret, barrier)
+
 
 class CusumEvents(NamedTuple):
     """Events of :func:`cusum_filter`; unpacks as ``(index, direction)``."""
@@ -355,7 +801,6 @@ def triple_barrier_vol(
         offsets=_as_offsets(offsets),
     )
     return TripleBarrier(touch_index, ret, barrier), vol
-
 
 
 def _as_series(data: npt.ArrayLike, name: str) -> FloatArray:

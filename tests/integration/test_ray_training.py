@@ -1,0 +1,98 @@
+"""Training on a real local Ray cluster (one per test session) gives what in-process gives;
+one family can be retrained alone, through Ray, without touching the others."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from assets.partitions import range_tags, symbol_partitions
+from foxml_dagster.storage import query_catalog
+from foxml_dagster.training import InProcessRunner, RayRunner, train_out_of_fold
+from tests.unit.test_training import FEATURES, TINY, make_folds, make_frame
+
+SYMBOLS = ["AAPL", "IBM", "MSFT"]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray for the whole session: ~5 s and ~1 GB to start, so never per test."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False,
+            num_cpus=2,
+            object_store_memory=200 * 2**20,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_fan_out_gives_the_same_predictions_as_in_process(ray_cluster) -> None:
+    frame = make_frame(n_bars=200, symbols=("AAA", "BBB"))
+    folds = make_folds(frame, n_folds=2)
+    families = {k: TINY[k] for k in ("lightgbm", "xgboost", "logistic", "random_forest", "mlp", "gru", "tcn")}
+    kwargs = {"feature_columns": FEATURES, "families": families, "targets": ["tb_h5"], "seed": 4}
+    local = train_out_of_fold(frame, folds, runner=InProcessRunner(), **kwargs)
+    fanned = train_out_of_fold(frame, folds, runner=RayRunner(), **kwargs)
+    assert fanned.oof.equals(local.oof)
+    assert len(fanned.models) == len(families) * 2  # one Ray task per (family, fold)
+    assert [m.model_id for m in fanned.models] == [m.model_id for m in local.models]
+
+
+def test_a_failing_task_names_its_family_and_fold(ray_cluster) -> None:
+    with pytest.raises(RuntimeError, match=r"transformer:tb_h5:fold0"):
+        RayRunner().map(_explode, [_call("transformer:tb_h5:fold0")])
+
+
+def _explode():
+    raise ValueError("boom")
+
+
+def _call(name):
+    from foxml_dagster.training.runner import Call
+
+    return Call((), name=name)
+
+
+def test_one_family_is_retrained_alone_through_ray(ray_cluster, small_experiment, home, monkeypatch) -> None:
+    from foxml_dagster.definitions import build_definitions
+
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(symbol_partitions.name, SYMBOLS)
+    assert defs.resolve_job_def("full_pipeline").execute_in_process(instance=instance, tags=range_tags(SYMBOLS)).success
+    catalog = home / "catalog.duckdb"
+    before = query_catalog(catalog, "SELECT * FROM oof_predictions__lightgbm ORDER BY model_id, symbol, ts")
+    manifest_path = home / "models" / "logistic" / "manifest.json"
+    first = json.loads(manifest_path.read_text())
+
+    monkeypatch.setenv("FOXML_RAY", "1")  # the resource joins the session's cluster
+    defs = build_definitions()
+    keys = [dg.AssetKey(["trained_models", "logistic"]), dg.AssetKey(["oof_predictions", "logistic"])]
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, asset_selection=keys)
+    assert result.success
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert done == {"trained_models/logistic", "oof_predictions/logistic"}
+    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events() if e.asset_key == keys[0])
+    assert meta["runner"].value == "ray"
+
+    # Same inputs, seed and config through Ray: the same manifest hashes and predictions.
+    second = json.loads(manifest_path.read_text())
+    assert (second["config_hash"], second["data_hashes"]) == (first["config_hash"], first["data_hashes"])
+    assert query_catalog(catalog, "SELECT * FROM oof_predictions__lightgbm ORDER BY model_id, symbol, ts").equals(
+        before
+    )
+    models = query_catalog(catalog, "SELECT family, target, fold, path FROM trained_models__logistic")
+    assert models.height > 0 and set(models["family"]) == {"logistic"}
+    for path in models["path"]:
+        assert "/models/logistic/" in path
+    combined = query_catalog(catalog, "SELECT DISTINCT family FROM oof_predictions ORDER BY 1")
+    assert combined["family"].to_list() == ["lightgbm", "logistic"]
+    scores = query_catalog(catalog, "SELECT * FROM model_scores WHERE fold = -1")
+    assert {"f1", "balanced_accuracy", "rank_ic", "ic_ir", "sign_hit_rate"} <= set(scores.columns)

@@ -789,8 +789,10 @@ def triple_barrier_vol(
     :func:`triple_barrier`. Equals ``rolling_std`` of the returns followed by ``triple_barrier``.
     """
     close_arr = _as_series(close, "close")
-    with np.errstate(divide="ignore", invalid="ignore"):  # invalid prices become NaN: no label
-        log_close = np.where(close_arr > 0, np.log(close_arr), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = np.log(close_arr)
+    if not np.isfinite(log_close).all():  # invalid prices (<= 0, NaN, inf) become NaN: no touch
+        log_close[~np.isfinite(log_close)] = np.nan
     (touch_index, ret, barrier), vol = _native.triple_barrier_vol(
         close_arr,
         log_close,

@@ -84,13 +84,18 @@ fn scan(
     }
     let scan_last = i.saturating_add(horizon).min(last);
     let (near_up, near_down) = (up - MARGIN, -down + MARGIN);
-    for j in i + 1..=scan_last {
-        let d = log_close[j] - base; // NaN for an invalid price: never a touch
-        if d < near_up && d > near_down || d.is_nan() {
-            continue;
-        }
-        // Clear of the margin the log difference decides (and is the return to within rounding);
-        // within it the exact definition decides, as in `first_touch`.
+    // Searching the slice lets the compiler drop the bounds checks of the hot loop.
+    let ahead = &log_close[i + 1..=scan_last];
+    let near = |l: &f64| {
+        let d = l - base;
+        d >= near_up || d <= near_down // false for NaN: an invalid price never touches
+    };
+    let mut start = 0;
+    while let Some(k) = ahead[start..].iter().position(near).map(|p| start + p) {
+        let j = i + 1 + k;
+        let d = ahead[k] - base;
+        // Clear of the margin the log difference decides (and is the return to within
+        // rounding); within it the exact definition decides, as in `first_touch`.
         let r = if d >= up + MARGIN || d <= -down - MARGIN {
             d
         } else {
@@ -110,12 +115,14 @@ fn scan(
                 barrier: -1,
             });
         }
+        start = k + 1; // a near miss inside the margin: scan on
     }
     let vertical = i.checked_add(horizon).filter(|&v| v <= last)?;
-    let price = close[vertical];
-    (price.is_finite() && price > 0.0).then(|| Touch {
+    let d = log_close[vertical] - base;
+    // The log difference is the return to within rounding (no second logarithm per bar).
+    d.is_finite().then_some(Touch {
         index: vertical,
-        ret: (price / close[i]).ln(),
+        ret: d,
         barrier: 0,
     })
 }

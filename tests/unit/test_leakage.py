@@ -197,3 +197,36 @@ def test_every_failure_names_its_check_and_culprit(synthetic):
     folds, _ = purged_kfold(frame.select("target", "symbol", "ts", "t1"), n_folds=4, embargo_pct=0.01)
     lines = leakage.failures(full_report(bars, planted, [*names, "future_ret"], folds))
     assert lines and all("future_ret" in line for line in lines)
+
+
+def test_every_label_option_stays_causal(synthetic):
+    bars, _, _ = synthetic
+    cfg = LabelsConfig(
+        triple_barrier={"touch": "high_low", "side": "momentum"},
+        events={"method": "cusum", "threshold": 1.5},
+        forward_returns={"horizons": [3], "excess": "universe", "classes": "quantile"},
+        weights={"scheme": "return_attribution", "time_decay": 0.5},
+    )
+    assert failed(leakage.label_lookahead_rows(bars, lambda b: make_labels(b, cfg))).is_empty()
+    timed = LabelsConfig(triple_barrier={"horizon_time": "P7D"})
+    assert failed(leakage.label_lookahead_rows(bars, lambda b: make_labels(b, timed))).is_empty()
+
+
+def test_a_cusum_threshold_from_whole_sample_volatility_is_caught(synthetic):
+    from foxml_dagster import native
+
+    bars, _, _ = synthetic
+
+    def whole_sample_events(b):
+        # planted: one CUSUM threshold from the volatility of the whole history (uses the future)
+        labels = make_labels(b, LabelsConfig(forward_returns={"horizons": []}))
+        b = b.sort("symbol", "ts")
+        log_close = np.log(b["close"].to_numpy())
+        threshold = 2 * float(np.nanstd(np.diff(log_close)))
+        events = native.cusum_filter(log_close, threshold, offsets=native.group_offsets(b["symbol"].to_numpy()))
+        keys = b.select("symbol", "ts")[events.index]
+        return labels.join(keys, on=["symbol", "ts"], how="inner")
+
+    assert failed(leakage.label_lookahead_rows(bars, whole_sample_events))["check_name"].to_list() == [
+        "label_reads_future"
+    ]

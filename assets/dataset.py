@@ -12,8 +12,13 @@ from foxml_dagster.dataset import build_training_frame
     description="Labels joined to the features known at their timestamp, long by target; rows "
     "whose features are still warming up are left out and counted.",
 )
-def training_frame(context: dg.AssetExecutionContext, features: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
-    built = build_training_frame(features, labels)
+def training_frame(
+    context: dg.AssetExecutionContext,
+    features: pl.DataFrame,
+    cross_sectional_features: pl.DataFrame,
+    labels: pl.DataFrame,
+) -> pl.DataFrame:
+    built = build_training_frame(features, labels, cross_sectional=cross_sectional_features)
     context.add_output_metadata(
         {
             "feature_columns": dg.MetadataValue.json(built.feature_columns),

@@ -7,6 +7,7 @@ import polars as pl
 
 from assets.partitions import per_symbol, run_symbols
 from foxml_dagster.features import compute_features, feature_set
+from foxml_dagster.features.cross_section import compute_cross_sectional, cross_sectional_set
 from resources.home import Experiment
 
 
@@ -21,7 +22,7 @@ def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl
     run_symbols(context)
     specs = feature_set(experiment.config.features.set)
     started = time.perf_counter()
-    frame = compute_features(bars, specs)
+    frame = compute_features(bars, specs, memory_budget_mb=experiment.config.features.memory_budget_mb)
     seconds = time.perf_counter() - started
     context.add_output_metadata(
         {
@@ -31,6 +32,33 @@ def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl
             "catalog": dg.MetadataValue.md(
                 "\n".join(f"- `{s.name}` (warm-up {s.warmup}): {s.description}" for s in specs)
             ),
+        }
+    )
+    return frame
+
+
+@dg.asset(
+    group_name="features",
+    kinds={"polars", "parquet"},
+    description="Cross-sectional features: each symbol ranked and z-scored against the whole "
+    "universe at the same ts, and returns relative to the universe mean. Needs every symbol, so "
+    "it is unpartitioned; only keys when features.cross_sectional is null.",
+)
+def cross_sectional_features(
+    context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame
+) -> pl.DataFrame:
+    name = experiment.config.features.cross_sectional
+    if name is None:
+        return bars.select("symbol", "ts").sort("symbol", "ts")
+    specs = cross_sectional_set(name)
+    started = time.perf_counter()
+    frame = compute_cross_sectional(bars, specs)
+    context.add_output_metadata(
+        {
+            "feature_set": name,
+            "n_features": len(specs),
+            "symbols": frame["symbol"].n_unique(),
+            "seconds": round(time.perf_counter() - started, 3),
         }
     )
     return frame

@@ -22,9 +22,14 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in KEYS and c not in LABEL_COLUMNS]
 
 
-def build_training_frame(features: pl.DataFrame, labels: pl.DataFrame) -> TrainingFrame:
-    """Inner-join labels to features on (symbol, ts); rows with any null feature are left out
-    (and counted): models see only samples whose every feature is defined."""
+def build_training_frame(
+    features: pl.DataFrame, labels: pl.DataFrame, *, cross_sectional: pl.DataFrame | None = None
+) -> TrainingFrame:
+    """Inner-join labels to features on (symbol, ts), plus the cross-sectional features when
+    given; rows with any null feature are left out (and counted): models see only samples
+    whose every feature is defined."""
+    if cross_sectional is not None:
+        features = features.join(cross_sectional, on=list(KEYS), how="left")
     names = feature_columns(features)
     joined = labels.join(features, on=list(KEYS), how="inner")
     complete = joined.drop_nulls(subset=names)

@@ -8,7 +8,8 @@ from foxml_dagster import native
 from foxml_dagster.features.panel import Panel
 from foxml_dagster.features.registry import FeatureSpec, register_feature
 
-BASELINE = ("baseline",)
+BASELINE = ("baseline", "standard")  # the standard set builds on the baseline
+MINIMAL = ("baseline", "standard", "minimal")
 
 
 def _log_return(panel: Panel, periods: int) -> np.ndarray:
@@ -26,7 +27,7 @@ for _n in (1, 5, 20):
             params={"periods": _n},
             description=f"log return of the close over the last {_n} bars",
         ),
-        sets=BASELINE,
+        sets=MINIMAL,
     )
 
 for _n in (10, 50):
@@ -39,7 +40,7 @@ for _n in (10, 50):
             params={"timeperiod": _n},
             description=f"close relative to its {_n}-bar EMA, minus one",
         ),
-        sets=BASELINE,
+        sets=MINIMAL,
     )
 
 
@@ -65,7 +66,7 @@ register_feature(
         params={"timeperiod": 20},
         description="distance of the close from its 20-bar mean, in 20-bar standard deviations",
     ),
-    sets=BASELINE,
+    sets=MINIMAL,
 )
 
 for _n in (20, 60):
@@ -78,7 +79,7 @@ for _n in (20, 60):
             params={"window": _n},
             description=f"sample standard deviation of daily log returns over {_n} bars",
         ),
-        sets=BASELINE,
+        sets=MINIMAL if _n == 20 else BASELINE,
     )
 
 register_feature(
@@ -90,7 +91,7 @@ register_feature(
         params={"timeperiod": 14},
         description="Wilder's relative strength index over 14 bars, scaled to [0, 1]",
     ),
-    sets=BASELINE,
+    sets=MINIMAL,
 )
 
 register_feature(
@@ -132,5 +133,5 @@ register_feature(
         params={"window": 20},
         description="log volume's z-score against its own last 20 bars",
     ),
-    sets=BASELINE,
+    sets=MINIMAL,
 )

@@ -7,7 +7,7 @@ change any value up to it. Both are checked for every spec; either failure names
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,28 +26,36 @@ class LookaheadFinding:
 
 
 def find_lookahead(
-    bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, n_cuts: int = 3, seed: int = 0
+    bars: pl.DataFrame,
+    specs: Sequence[FeatureSpec],
+    *,
+    n_cuts: int = 3,
+    seed: int = 0,
+    compute: Callable[[pl.DataFrame, Sequence], pl.DataFrame] = compute_features,
 ) -> list[LookaheadFinding]:
-    """Every (feature, probe, cut) where values up to the cut changed; empty for causal specs."""
+    """Every (feature, probe, cut) where values up to the cut changed; empty for causal specs.
+
+    `compute(bars, specs)` computes the features (default: per-symbol `compute_features`; the
+    cross-sectional set passes its own)."""
     bars = bars.sort("symbol", "ts")
     stamps = bars["ts"].unique().sort()
     if stamps.len() < 3:
         return []
     rng = np.random.default_rng(seed)
     picks = rng.choice(np.arange(1, stamps.len() - 1), size=min(n_cuts, stamps.len() - 2), replace=False)
-    reference = compute_features(bars, specs)
+    reference = compute(bars, specs)
     findings = []
     for cut in stamps.gather(np.sort(picks)).to_list():
         before = pl.col("ts") <= cut
         expected = reference.filter(before)
-        truncated = compute_features(bars.filter(before), specs)
+        truncated = compute(bars.filter(before), specs)
         findings += _diff(expected, truncated, specs, "truncate", cut)
         after = ~before
         shocked = bars.with_columns(
             pl.when(after).then(pl.col(c) * 1.5).otherwise(pl.col(c))
             for c in ("open", "high", "low", "close", "volume")
         )
-        perturbed = compute_features(shocked, specs).filter(before)
+        perturbed = compute(shocked, specs).filter(before)
         findings += _diff(expected, perturbed, specs, "perturb", cut)
     return findings
 

@@ -18,7 +18,12 @@ from foxml_dagster.settings import Settings
 
 
 class FeaturesConfig(Settings):
-    set: str = "baseline"
+    set: str = "baseline"  # baseline | minimal | standard
+    # Cross-sectional set joined into the training frame (ranks / z-scores across symbols);
+    # null to leave it out.
+    cross_sectional: str | None = "cross_sectional"
+    # Working-set budget for computing features: symbols are processed in batches that fit it.
+    memory_budget_mb: float = 2048.0
 
 
 Compute = Callable[[Panel], np.ndarray]
@@ -61,4 +66,4 @@ def feature_set(name: str) -> list[FeatureSpec]:
 
 
 def _load_builtin() -> None:
-    from foxml_dagster.features import baseline  # noqa: F401  (registers on import)
+    from foxml_dagster.features import baseline, library  # noqa: F401  (register on import)

@@ -16,6 +16,7 @@ EVERY_ASSET = {
     "bars",
     "bars_quarantine",
     "features",
+    "cross_sectional_features",
     "labels",
     "training_frame",
     "folds",
@@ -81,6 +82,20 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
         "AND p.fold = f.fold AND p.symbol = f.symbol AND p.ts = f.ts WHERE f.role = 'train'",
     )
     assert leaked["n"][0] == 0
+    # The research core: every leakage check ran, selection explains itself, ranking has stats.
+    checks_run = query_catalog(catalog, "SELECT DISTINCT check_name FROM leakage_report")["check_name"].to_list()
+    assert {
+        "single_feature_score",
+        "importance_dominance",
+        "preprocessing_outside_fold",
+        "label_reads_future",
+        "label_crosses_boundary",
+        "missing_embargo",
+    } <= set(checks_run)
+    selected = query_catalog(catalog, "SELECT * FROM selected_features")
+    assert {"mdi", "mda", "clustered_mda", "sfi", "stability", "reason"} <= set(selected.columns)
+    ranking = query_catalog(catalog, "SELECT * FROM target_ranking ORDER BY rank")
+    assert {"composite", "family_agreement", "psr", "dsr", "reason"} <= set(ranking.columns)
     assert (home / "reports" / "tearsheet.md").read_text().strip()
     for path in query_catalog(catalog, "SELECT path FROM trained_models")["path"]:
         assert (home / "models").as_posix() in path

@@ -16,7 +16,6 @@ EVERY_ASSET = {
     "bars",
     "bars_quarantine",
     "features",
-    "cross_sectional_features",
     "labels",
     "training_frame",
     "folds",

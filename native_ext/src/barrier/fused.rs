@@ -10,7 +10,8 @@
 //! The caller passes `log_close = ln(close)` (a vectorised log is several times faster than a
 //! scalar one), so each return and each scan step is a subtraction; NaN marks an invalid price.
 //! The window keeps a running mean and sum of squared deviations (Welford add/remove), and is
-//! recomputed exactly every `vol_window` steps so rounding cannot drift along a long series.
+//! recomputed exactly every `RECOMPUTE_LAPS * vol_window` steps so rounding cannot drift along a
+//! long series.
 
 use super::{BarrierTouches, Touch, UNKNOWN_INDEX};
 use crate::groups::Offsets;
@@ -128,10 +129,14 @@ fn scan(
 }
 
 /// The last `len` returns, their mean and sum of squared deviations.
+/// Passes over the window buffer between exact recomputations of its moments.
+const RECOMPUTE_LAPS: usize = 8;
+
 struct Window {
     buf: Vec<f64>,
     len: usize,
     inv_len: f64,
+    inv_dof: f64,
     count: usize, // finite returns pushed since the last reset
     head: usize,
     mean: f64,
@@ -144,6 +149,7 @@ impl Window {
             buf: vec![0.0; len],
             len,
             inv_len: 1.0 / len as f64,
+            inv_dof: 1.0 / (len - 1) as f64,
             count: 0,
             head: 0,
             mean: 0.0,
@@ -180,7 +186,8 @@ impl Window {
         self.head += 1;
         if self.head == self.len {
             self.head = 0;
-            if self.count > self.len {
+            // Exact recompute every RECOMPUTE_LAPS passes over the buffer bounds the drift.
+            if self.count > self.len && (self.count / self.len).is_multiple_of(RECOMPUTE_LAPS) {
                 self.recompute();
             }
         }
@@ -197,7 +204,7 @@ impl Window {
     }
 
     fn std(&self) -> Option<f64> {
-        (self.count >= self.len).then(|| (self.m2.max(0.0) / (self.len - 1) as f64).sqrt())
+        (self.count >= self.len).then(|| (self.m2.max(0.0) * self.inv_dof).sqrt())
     }
 }
 

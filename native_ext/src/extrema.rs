@@ -1,10 +1,11 @@
-//! Rolling maximum and minimum, and how many bars ago they occurred, in O(n) amortized.
+//! Rolling maximum and minimum, and how many bars ago they occurred.
 //!
-//! A monotonic deque of indices holds the candidates for the window's extreme: a new value
-//! evicts every older candidate it equals or beats, so among equal extremes the most recent one
-//! wins (the convention of TA-Lib's AROON; "bars since the high" is then 0 on a retest).
-
-use std::collections::VecDeque;
+//! The index of the current extreme is kept; a new value that equals or beats it takes its
+//! place, and only when the extreme leaves the window is the window rescanned. On market data
+//! that rescan is rare, so a row costs one comparison (a monotonic deque is O(1) worst case but
+//! several times slower in practice); the worst case, a steadily falling series for `Max`, is
+//! O(window) per row, as in TA-Lib. Among equal extremes the most recent wins (the convention of
+//! TA-Lib's AROON; "bars since the high" is then 0 on a retest).
 
 use crate::groups::{map_runs, Offsets};
 
@@ -39,21 +40,27 @@ pub fn extreme_series(
     mut emit: impl FnMut(usize, usize),
 ) {
     assert!(window >= 1, "window must be >= 1");
-    let mut deque: VecDeque<usize> = VecDeque::with_capacity(window + 1);
-    let beaten = |old: f64, new: f64| match which {
-        Extreme::Max => old <= new,
-        Extreme::Min => old >= new,
+    let takes_over = |new: f64, old: f64| match which {
+        Extreme::Max => new >= old,
+        Extreme::Min => new <= old,
     };
+    // The extreme's value stays in a register: reloading `values[at]` on every comparison would
+    // put a load on the rescan's dependency chain and make it several times slower.
+    let (mut at, mut best) = (0, f64::NAN);
     for (i, &x) in values.iter().enumerate() {
-        while deque.back().is_some_and(|&j| beaten(values[j], x)) {
-            deque.pop_back();
-        }
-        deque.push_back(i);
-        if deque[0] + window <= i {
-            deque.pop_front();
+        let start = (i + 1).saturating_sub(window);
+        if i == 0 || at < start {
+            (at, best) = (start, values[start]);
+            for (j, &v) in values.iter().enumerate().take(i + 1).skip(start + 1) {
+                if takes_over(v, best) {
+                    (at, best) = (j, v);
+                }
+            }
+        } else if takes_over(x, best) {
+            (at, best) = (i, x);
         }
         if i + 1 >= window {
-            emit(i, deque[0]);
+            emit(i, at);
         }
     }
 }

@@ -16,6 +16,7 @@ EVERY_ASSET = {
     "bars",
     "bars_quarantine",
     "features",
+    "cross_sectional_features",
     "labels",
     "training_frame",
     "folds",
@@ -137,22 +138,28 @@ def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, ca
     assert bars["ts"].is_unique().all()
 
 
-def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(pipeline, home, small_experiment):
+def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(
+    pipeline, home, small_experiment, monkeypatch
+):
     from dataclasses import replace
 
     import numpy as np
 
-    from foxml_dagster.features import FeatureSpec, feature_set, feature_sets, register_feature
+    from foxml_dagster.features import FeatureSpec, feature_set, register_feature, registry
 
-    if "planted_leak" not in feature_sets():  # the registry is per process
-        for spec in feature_set("baseline"):
-            register_feature(replace(spec, name=f"leaky_set_{spec.name}"), sets=("planted_leak",))
-        register_feature(
-            FeatureSpec(
-                "next_close_gap", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "planted leak"
-            ),
-            sets=("planted_leak",),
-        )
+    # Register the planted set in copies of the registry, so it is gone after this test.
+    feature_set("baseline")
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_SETS", {k: list(v) for k, v in registry._SETS.items()})
+
+    for spec in feature_set("baseline"):
+        register_feature(replace(spec, name=f"leaky_set_{spec.name}"), sets=("planted_leak",))
+    register_feature(
+        FeatureSpec(
+            "next_close_gap", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "planted leak"
+        ),
+        sets=("planted_leak",),
+    )
     small_experiment.write_text(small_experiment.read_text() + "features: {set: planted_leak}\n")
     from foxml_dagster.definitions import build_definitions
 

@@ -12,7 +12,7 @@ RUST_SOURCES := native_ext/Cargo.toml $(shell find native_ext/src -name '*.rs' 2
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 
-.PHONY: setup run test ui bench clean
+.PHONY: setup run test ui bench lint clean
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -38,8 +38,15 @@ ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT)
 	$(BIN)/foxml register
 	$(BIN)/dagster dev -w workspace.yaml --host $(UI_HOST) --port $(UI_PORT)
 
-bench: setup  ## kernel and stage benchmarks; writes benchmarks/results.md
+bench: setup  ## kernels, features, labels and training; writes benchmarks/results*.md
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/labels.py
+	$(BIN)/python benchmarks/training.py
+
+lint: setup  ## ruff (lint + format) and clippy, stricter than the lint in make test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check foxml_dagster assets resources jobs sensors benchmarks
+	cargo clippy --quiet --manifest-path native_ext/Cargo.toml --all-targets -- -D warnings
 
 clean:  ## remove everything a run wrote (keeps the environment)
 	rm -rf $(FOXML_HOME)

@@ -281,9 +281,7 @@ def rolling_sum(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLik
     return _one(_native.rolling_sum, values, "values", offsets, timeperiod=timeperiod)
 
 
-def var(
-    values: npt.ArrayLike, *, timeperiod: int, ddof: int = 0, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def var(values: npt.ArrayLike, *, timeperiod: int, ddof: int = 0, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Rolling variance dividing by ``timeperiod - ddof`` (``ddof=0``: TA-Lib ``VAR``)."""
     return _one(_native.var, values, "values", offsets, timeperiod=timeperiod, ddof=ddof)
 
@@ -342,9 +340,7 @@ def rank(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | Non
     return _one(_native.rank, values, "values", offsets, timeperiod=timeperiod)
 
 
-def quantile(
-    values: npt.ArrayLike, *, timeperiod: int, q: float, offsets: npt.ArrayLike | None = None
-) -> FloatArray:
+def quantile(values: npt.ArrayLike, *, timeperiod: int, q: float, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Rolling quantile ``q`` in [0, 1] with linear interpolation (``np.quantile`` default)."""
     return _native.quantile(
         _as_series(values, "values"),
@@ -481,9 +477,7 @@ def dmi(
     return _dmi(high, low, close, timeperiod, offsets)
 
 
-def aroon(
-    high, low, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None
-) -> tuple[FloatArray, FloatArray]:
+def aroon(high, low, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
     """``(aroondown, aroonup)`` in [0, 100] like TA-Lib ``AROON`` (latest of equal extremes)."""
     h, l_ = _aligned({"high": high, "low": low})
     return _native.aroon(h, l_, timeperiod=_as_int(timeperiod, "timeperiod"), offsets=_as_offsets(offsets))

@@ -6,6 +6,7 @@ so code servers, run workers and step processes never outlive the tests, even wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import requests
 
@@ -100,21 +102,32 @@ class DagsterServers:
         self.logs.mkdir()
         shutil.copyfile(REPO_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
         self.config.write_text(E2E_EXPERIMENT)
+        # Create the SQLite storage once, here: the webserver, the daemon and their code servers
+        # would otherwise race to create and stamp it ("more than one head present").
+        with dg.DagsterInstance.from_config(str(self.dagster_home)):
+            pass
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         try:
             self.processes[name] = subprocess.Popen(
-                argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                argv,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         finally:
             log.close()  # the child holds its own descriptor
 
     def start(self) -> None:
         self.prepare()
-        self._spawn("webserver", [str(BIN / "dagster-webserver"), "-w", "workspace.yaml",
-                                  "-h", "127.0.0.1", "-p", str(self.port)])
+        self._spawn(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+        )
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"])
         self.wait_until_ready()
 
@@ -124,10 +137,8 @@ class DagsterServers:
                 _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for proc in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # The group may hold children (code servers, run workers) after its leader exited.
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
@@ -159,16 +170,18 @@ class DagsterServers:
         raise AssertionError(f"webserver not ready after {STARTUP_TIMEOUT_S}s: {status}\n{self.log_tails()}")
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        response = self.session.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60)
+        payload = {"query": query, "variables": variables or {}}
+        response = self.session.post(f"{self.url}/graphql", json=payload, timeout=60)
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         if not response.ok or body.get("errors"):
             raise GraphQLError(f"GraphQL {response.status_code}: {body.get('errors') or response.text[:2000]}")
         return body["data"]
 
-    def cli(self, args: list[str], timeout_s: float = 180) -> subprocess.CompletedProcess:
-        """Run the `dagster` command line against this instance, from the repository root."""
-        return subprocess.run([str(BIN / "dagster"), *args], cwd=REPO_ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=timeout_s)
+    def cli(self, args: list[str], program: str = "dagster", timeout_s: float = 180) -> subprocess.CompletedProcess:
+        """Run a command-line program of the venv against this instance, from the repository root."""
+        return subprocess.run(
+            [str(BIN / program), *args], cwd=REPO_ROOT, env=self.env, capture_output=True, text=True, timeout=timeout_s
+        )
 
     def log_tails(self, lines: int = 60) -> str:
         parts = []
@@ -179,10 +192,8 @@ class DagsterServers:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
-    except ProcessLookupError:
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -333,4 +333,8 @@ def _check_single_test_fold(folds: pl.DataFrame) -> None:
     test = folds.filter(pl.col("role") == "test")
     n_dup = test.height - test.select("target", "symbol", "ts").n_unique()
     if n_dup:
-        raise ValueError(f"folds: {n_dup} samples are test samples in more than one fold")
+        raise ValueError(
+            f"folds: {n_dup} samples are test samples in more than one fold; out-of-fold training needs "
+            "one test fold per sample, so set splits.method to purged_kfold or walk_forward (training on "
+            "combinatorial purged CV paths is not supported yet)"
+        )

@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 import polars as pl
-from scipy.stats import rankdata
-from sklearn.metrics import roc_auc_score
 
 __all__ = ["SCORES_SCHEMA", "POOLED_FOLD", "score_predictions"]
 
@@ -122,6 +120,8 @@ def score_predictions(
 
 
 def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> dict:
+    from sklearn.metrics import roc_auc_score  # lazy: keeps the code location quick to load
+
     y = group.get_column("y_true").to_numpy().astype(np.int64)
     p = group.get_column("y_score").to_numpy().astype(np.float64)
     ret = group.get_column("ret").to_numpy().astype(np.float64)
@@ -185,6 +185,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation (average ranks for ties); None when undefined."""
+    from scipy.stats import rankdata
+
     if len(a) < 2:
         return None
     ra = rankdata(a)

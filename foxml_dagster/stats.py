@@ -16,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 from math import e, sqrt
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import kurtosis, norm, skew
+
+_NORMAL = NormalDist()
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -36,21 +38,29 @@ def probabilistic_sharpe(
     if n < 2:
         return float("nan")
     denom = 1.0 - skewness * sr + (kurt - 1.0) / 4.0 * sr * sr
-    return float(norm.cdf((sr - benchmark) * sqrt(n - 1) / sqrt(max(denom, 1e-12))))
+    return float(_NORMAL.cdf((sr - benchmark) * sqrt(n - 1) / sqrt(max(denom, 1e-12))))
 
 
 def psr_of_returns(returns: np.ndarray, *, benchmark: float = 0.0) -> float:
     r = np.asarray(returns, dtype=float)
-    return probabilistic_sharpe(
-        sharpe(r), len(r), benchmark=benchmark, skewness=float(skew(r)), kurt=float(kurtosis(r, fisher=False))
-    )
+    skewness, kurt = _moments(r)
+    return probabilistic_sharpe(sharpe(r), len(r), benchmark=benchmark, skewness=skewness, kurt=kurt)
+
+
+def _moments(r: np.ndarray) -> tuple[float, float]:
+    """Sample skewness and (non-excess) kurtosis, population-normalised like scipy's defaults."""
+    d = r - r.mean()
+    m2 = float(np.mean(d**2))
+    if m2 == 0:
+        return 0.0, 3.0
+    return float(np.mean(d**3)) / m2**1.5, float(np.mean(d**4)) / m2**2
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     """E[max SR] of N unskilled trials: sqrt(V) ((1 - g) Z(1 - 1/N) + g Z(1 - 1/(N e)))."""
     if n_trials < 2:
         return 0.0
-    z = norm.ppf
+    z = _NORMAL.inv_cdf
     return float(
         sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * z(1 - 1 / n_trials) + EULER_GAMMA * z(1 - 1 / (n_trials * e)))
     )

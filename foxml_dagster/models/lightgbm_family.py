@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 from foxml_dagster.models.registry import ModelFamily, register_family
 
@@ -84,6 +86,8 @@ class LightGBMFamily(ModelFamily):
         }
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
+        import lightgbm as lgb  # lazy: it pulls in scikit-learn, seconds at code-location load
+
         params = self._native_params()
         data = lgb.Dataset(X, label=y, weight=sample_weight, params={"verbose": -1}, free_raw_data=True)
         rounds = int(self.params["n_estimators"])
@@ -120,6 +124,8 @@ class LightGBMFamily(ModelFamily):
         return self._booster.model_to_string().encode("utf-8")
 
     def _load_state(self, state: bytes) -> None:
+        import lightgbm as lgb
+
         self._booster = lgb.Booster(model_str=state.decode("utf-8"))
 
     def feature_importance(self, importance_type: str = "gain") -> np.ndarray:

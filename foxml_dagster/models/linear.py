@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 from foxml_dagster.models.registry import ModelFamily, register_family
 
@@ -36,6 +36,11 @@ class LogisticFamily(ModelFamily):
             raise ValueError(f"max_iter must be >= 1, got {self.params['max_iter']}")
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
+        # scikit-learn is imported where it is used: it costs seconds at code-location load.
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
         pipeline = Pipeline(
             [
                 ("scaler", StandardScaler()),
@@ -94,6 +99,8 @@ class RidgeFamily(ModelFamily):
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         from sklearn.linear_model import Ridge
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
 
         pipeline = Pipeline([("scaler", StandardScaler()), ("ridge", Ridge(alpha=float(self.params["alpha"])))])
         pipeline.fit(X, y.astype(np.float64), ridge__sample_weight=sample_weight)

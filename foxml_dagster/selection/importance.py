@@ -19,9 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.tree import DecisionTreeClassifier
 
 
 def fold_arrays(frame: pl.DataFrame, folds: pl.DataFrame, target: str, feature_columns: Sequence[str]):
@@ -55,6 +52,10 @@ def importance_table(
     seed: int,
 ) -> pl.DataFrame:
     """One row per feature: mdi, mda, mda_std, clustered_mda, sfi, stability, cluster, n_folds."""
+    # scikit-learn is imported where it is used: it costs seconds at code-location load.
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+
     k = len(feature_columns)
     rng = np.random.default_rng(seed)
     mdi, mda, cmda, sfi = [], [], [], []
@@ -90,12 +91,17 @@ def importance_table(
 
 
 def _permuted_auc(model, x: np.ndarray, y: np.ndarray, columns, order: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
     shuffled = x.copy()
     shuffled[:, columns] = x[order][:, columns]  # one permutation for the whole cluster
     return roc_auc_score(y, model.predict_proba(shuffled)[:, 1])
 
 
 def _single_feature_auc(xa, ya, wa, xb, yb, seed) -> float:
+    from sklearn.metrics import roc_auc_score
+    from sklearn.tree import DecisionTreeClassifier
+
     tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=50, random_state=seed)
     tree.fit(xa.reshape(-1, 1), ya, sample_weight=wa)
     return roc_auc_score(yb, tree.predict_proba(xb.reshape(-1, 1))[:, 1])

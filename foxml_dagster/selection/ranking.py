@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import roc_auc_score
 
 from foxml_dagster import stats
 from foxml_dagster.models import get_family
@@ -36,6 +35,8 @@ def rank_targets(
     seed: int,
     prior_trials: int = 0,
 ) -> pl.DataFrame:
+    from sklearn.metrics import roc_auc_score  # lazy: scikit-learn is slow to import
+
     feature_columns = list(feature_columns)
     targets = sorted(frame["target"].unique())
     n_trials = prior_trials + len(targets) * len(families)

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 
 def rank_correlation(frame: pl.DataFrame, feature_columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +48,9 @@ def correlation_clusters(frame: pl.DataFrame, feature_columns: Sequence[str], *,
     Clustered MDA permutes a whole cluster at once, so substitutes cannot hide each other's
     importance (permuting one of two twins costs nothing while the other still carries it).
     """
+    from scipy.cluster.hierarchy import fcluster, linkage  # lazy: scipy is slow to import
+    from scipy.spatial.distance import squareform
+
     if len(feature_columns) < 2:
         return np.ones(len(feature_columns), dtype=int)
     corr, _ = rank_correlation(frame, feature_columns)

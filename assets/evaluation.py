@@ -4,7 +4,8 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
-from foxml_dagster.evaluation import score_predictions
+from foxml_dagster.evaluation import score_predictions, sign_strategy_returns
+from foxml_dagster.stats import pbo_cscv
 from resources.home import Experiment
 
 #: Columns of the comparison table shown on the asset's page (pooled rows, one per family/target).
@@ -30,5 +31,17 @@ def model_scores(
         oof_predictions, training_frame, cost_bps=costs.cost_bps, periods_per_year=costs.periods_per_year
     )
     pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
-    context.add_output_metadata({"comparison": markdown_table(pooled.select(COMPARISON))})
+    context.add_output_metadata(
+        {"comparison": markdown_table(pooled.select(COMPARISON)), **_overfitting(oof_predictions, training_frame)}
+    )
     return scores
+
+
+def _overfitting(oof_predictions: pl.DataFrame, training_frame: pl.DataFrame) -> dict:
+    """PBO of picking the best (family, target) sign strategy by in-sample Sharpe (CSCV)."""
+    strategies = sign_strategy_returns(oof_predictions, training_frame).drop("ts")
+    n_blocks = 10
+    if strategies.width < 2 or strategies.height < 4 * n_blocks:
+        return {"pbo": dg.MetadataValue.text("not computed: needs >= 2 strategies and 40 timestamps")}
+    result = pbo_cscv(strategies.to_numpy(), n_blocks=n_blocks)
+    return {"pbo": result.pbo, "pbo_strategies": strategies.width, "pbo_splits": result.n_splits}

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import polars as pl
 
-__all__ = ["SCORES_SCHEMA", "POOLED_FOLD", "score_predictions"]
+__all__ = ["SCORES_SCHEMA", "POOLED_FOLD", "score_predictions", "sign_strategy_returns"]
 
 #: `fold` value of the rows that pool all folds of a (family, target).
 POOLED_FOLD = -1
@@ -117,6 +117,27 @@ def score_predictions(
     if not rows:
         return pl.DataFrame(schema=SCORES_SCHEMA)
     return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold")
+
+
+def sign_strategy_returns(predictions: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """One column per "<family>:<target>" strategy, one row per ts (sorted): the mean over symbols
+    of sign(y_score - 0.5) * realised return, 0 where a strategy has no prediction at that ts.
+
+    This is the T x N matrix that the probability of backtest overfitting (stats.pbo_cscv) needs
+    to judge picking the best family/target combination by its in-sample Sharpe.
+    """
+    realised = frame.select("target", "symbol", "ts", "ret")
+    per_ts = (
+        predictions.join(realised, on=["target", "symbol", "ts"], how="inner")
+        .with_columns(
+            pl.format("{}:{}", "family", "target").alias("strategy"),
+            ((pl.col("y_score") - 0.5).sign() * pl.col("ret")).alias("pnl"),
+        )
+        .group_by("ts", "strategy")
+        .agg(pl.col("pnl").mean())
+    )
+    wide = per_ts.pivot(on="strategy", index="ts", values="pnl").sort("ts").fill_null(0.0)
+    return wide.select("ts", *sorted(c for c in wide.columns if c != "ts"))
 
 
 def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> dict:

@@ -62,6 +62,10 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     assert result.success
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert done == EVERY_ASSET
+    scores = next(
+        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "model_scores"
+    )
+    assert 0.0 <= scores.materialization.metadata["pbo"].value <= 1.0
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"bars_contract": True, "folds_purged_and_embargoed": True, "no_leakage": True}
 

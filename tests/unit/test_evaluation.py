@@ -157,3 +157,27 @@ def test_sign_hit_rate_counts_winning_positions_after_costs() -> None:
     row = score_predictions(preds, frame, cost_bps=10).row(0, named=True)
     # strategy after 10 bp: 0.019, 0.009, -0.011, -0.0015 -> 2 of 4 win
     assert row["sign_hit_rate"] == pytest.approx(0.5)
+
+
+def test_sign_strategy_returns_average_symbols_per_ts_and_fill_missing_with_zero() -> None:
+    from datetime import datetime
+
+    from foxml_dagster.evaluation import sign_strategy_returns
+
+    t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
+    preds = pl.DataFrame(
+        {
+            "family": ["a", "a", "a", "b"],
+            "target": ["t"] * 4,
+            "symbol": ["X", "Y", "X", "X"],
+            "ts": [t0, t0, t1, t0],
+            "y_score": [0.7, 0.2, 0.6, 0.4],
+        }
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    frame = pl.DataFrame(
+        {"target": ["t"] * 3, "symbol": ["X", "Y", "X"], "ts": [t0, t0, t1], "ret": [0.02, 0.04, -0.01]}
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    wide = sign_strategy_returns(preds, frame)
+    assert wide.columns == ["ts", "a:t", "b:t"]
+    assert wide["a:t"].to_list() == pytest.approx([(0.02 - 0.04) / 2, -0.01])
+    assert wide["b:t"].to_list() == pytest.approx([-0.02, 0.0])

@@ -45,8 +45,27 @@ class ColumnMap(Settings):
     adj_close: str | None = None
 
 
+class SyntheticConfig(Settings):
+    """The synthetic source's universe (foxml_dagster/data/synthetic.py): symbols SYN000.., one
+    calendar of `n_bars` bar slots at `interval` from `start`; the same seed gives the same bars."""
+
+    n_symbols: int = Field(default=10, ge=1)
+    n_bars: int = Field(default=2000, ge=2)
+    interval: str = "1d"  # <n>min (1..390), <n>h, or 1d
+    seed: int = 0
+    start: date = date(2020, 1, 2)
+
+    @model_validator(mode="after")
+    def _interval_is_known(self) -> SyntheticConfig:
+        # Imported here: the generator imports the bar schema, whose module imports this one.
+        from foxml_dagster.data.synthetic import parse_interval
+
+        parse_interval(self.interval)
+        return self
+
+
 class DataConfig(Settings):
-    source: Literal["sample", "files"] = "sample"
+    source: Literal["sample", "files", "synthetic"] = "sample"
     symbols: list[str] = Field(default_factory=list)
     landing_dir: str = "landing"
     timezone: str | None = None
@@ -54,6 +73,7 @@ class DataConfig(Settings):
     start: date | None = None
     end: date | None = None
     columns: ColumnMap = ColumnMap()
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> DataConfig:

@@ -1,8 +1,8 @@
-"""Market-data sources: the bundled real sample and a landing folder of files.
+"""Market-data sources: the bundled real sample, a landing folder of files, synthetic bars.
 
 A source lists the symbols it has and returns one symbol's rows as raw bars (text values, see
 foxml_dagster.data.raw). Adding a source: implement `symbols()` and `read_raw(symbol)` and
-register it in `MarketData.source()`.
+register it in `make_source()`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Protocol
 import dagster as dg
 import polars as pl
 
-from foxml_dagster.config import ColumnMap, DataConfig
+from foxml_dagster.config import ColumnMap, DataConfig, SyntheticConfig
 from foxml_dagster.data.raw import SourceFormatError, empty_raw_bars, to_raw_bars
+from foxml_dagster.data.synthetic import symbol_names, synthetic_bars
 from resources.home import Experiment, FoxmlHome
 
 SAMPLE_ORIGIN = "bokeh_sampledata/_data/stocks.csv.gz"
@@ -93,9 +94,38 @@ class LandingFolderSource:
         return pl.concat([empty_raw_bars(), *parts])
 
 
+class SyntheticSource:
+    """Deterministic synthetic bars (foxml_dagster/data/synthetic.py), generated one symbol at a
+    time: a symbol's bars do not depend on the others, so nothing is held for the whole universe."""
+
+    def __init__(self, settings: SyntheticConfig, universe: list[str]):
+        self.settings = settings
+        self.universe = universe
+
+    def symbols(self) -> list[str]:
+        available = symbol_names(self.settings.n_symbols)
+        unknown = sorted(set(self.universe) - set(available))
+        if unknown:
+            raise ValueError(
+                f"data.symbols: {unknown} are not in the synthetic universe "
+                f"({available[0]}..{available[-1]}, data.synthetic.n_symbols={self.settings.n_symbols})"
+            )
+        return sorted(self.universe or available)
+
+    def read_raw(self, symbol: str) -> pl.DataFrame:
+        s = self.settings
+        bars = synthetic_bars(s.n_symbols, s.n_bars, s.interval, seed=s.seed, start=s.start, symbols=[symbol])
+        # As text, like every source: normalization parses and validates it the same way. The
+        # timestamps carry their offset, so no data.timezone is needed.
+        origin = f"synthetic:seed={s.seed},interval={s.interval}"
+        return to_raw_bars(bars, ColumnMap(), origin=origin)
+
+
 def make_source(data: DataConfig, home_root: Path) -> BarSource:
     if data.source == "sample":
         return SampleSource(data.columns, data.symbols)
+    if data.source == "synthetic":
+        return SyntheticSource(data.synthetic, data.symbols)
     folder = Path(data.landing_dir)
     return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
 

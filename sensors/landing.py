@@ -7,7 +7,7 @@ import dagster as dg
 from assets.partitions import symbol_partitions
 from jobs.pipeline import symbol_refresh
 from resources.home import Experiment, FoxmlHome
-from resources.sources import LandingFolderSource, make_source
+from resources.sources import LandingFolderSource, SourceFormatError, make_source
 
 
 @dg.sensor(
@@ -15,7 +15,8 @@ from resources.sources import LandingFolderSource, make_source
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Watches data.landing_dir: new symbols become partitions, and each symbol in a "
-    "new or changed file is refreshed once (the cursor remembers each file's modification time).",
+    "new or changed file is refreshed once (the cursor remembers each file's modification time). "
+    "A file that cannot be read is logged and skipped until it changes.",
 )
 def landing_files(context: dg.SensorEvaluationContext, experiment: Experiment, home: FoxmlHome):
     source = make_source(experiment.config.data, home.layout.root)
@@ -25,12 +26,27 @@ def landing_files(context: dg.SensorEvaluationContext, experiment: Experiment, h
     changed = {p: p.stat().st_mtime_ns for p in source.files() if seen.get(p.name) != p.stat().st_mtime_ns}
     if not changed:
         return dg.SkipReason(f"no new or changed files in {source.folder}")
-    touched = sorted({s for path in changed for s in source.read_file(path)["symbol"].drop_nulls().unique().to_list()})
+    touched: set[str] = set()
+    readable: list[int] = []
+    for path, mtime in changed.items():
+        try:
+            touched.update(source.read_file(path)["symbol"].drop_nulls().unique().to_list())
+        except SourceFormatError as exc:
+            # One bad file must not stop the tick or hold back the others. Its mtime still goes
+            # into the cursor, so it is retried when it changes, not re-read every minute.
+            context.log.warning(f"landing_files: skipped {path.name} until it changes: {exc}")
+            continue
+        readable.append(mtime)
+    cursor = json.dumps(seen | {p.name: m for p, m in changed.items()}, sort_keys=True)
+    if not touched:
+        return dg.SensorResult(
+            skip_reason=f"no readable bars in the new or changed files of {source.folder}", cursor=cursor
+        )
     known = set(context.instance.get_dynamic_partitions(symbol_partitions.name))
-    new = [s for s in touched if s not in known]
-    stamp = max(changed.values())
+    new = sorted(touched - known)
+    stamp = max(readable)
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{symbol}@{stamp}", partition_key=symbol) for symbol in touched],
+        run_requests=[dg.RunRequest(run_key=f"{symbol}@{stamp}", partition_key=symbol) for symbol in sorted(touched)],
         dynamic_partitions_requests=[symbol_partitions.build_add_request(new)] if new else [],
-        cursor=json.dumps(seen | {p.name: m for p, m in changed.items()}, sort_keys=True),
+        cursor=cursor,
     )

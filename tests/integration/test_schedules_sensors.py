@@ -173,6 +173,33 @@ def test_landing_sensor_adds_a_new_symbol_from_a_new_file(landing, home, instanc
     assert instance.get_dynamic_partitions(symbol_partitions.name) == ["AAPL", "GOOG"]
 
 
+def test_landing_sensor_skips_unreadable_files_and_goes_on_with_the_others(landing, home, instance, capsys):
+    write_landing_csv(landing / "AAPL.csv", "AAPL", with_symbol_column=False)
+    (landing / "junk.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00 not bars at all")
+    header = "Ticker,Date,Open,High,Low,Close,Volume,Adj Close\n"
+    (landing / "cut_in_header.csv").write_text(header[:20])  # truncated before its columns are known
+    rows = sample_rows("IBM").write_csv()
+    (landing / "cut_in_row.csv").write_text(rows[: len(rows) // 2])  # readable; its last row is quarantined
+
+    first = tick(instance, home, cursor=None)
+    assert isinstance(first, dg.SensorResult)
+    assert requested(first) == ["AAPL", "IBM"]
+    warnings = capsys.readouterr().err  # the sensor's console log
+    assert "junk.csv" in warnings and "cut_in_header.csv" in warnings and "missing" in warnings
+    # Bad files are in the cursor too: not re-read on every tick, only once they change.
+    assert set(json.loads(first.cursor)) == {"AAPL.csv", "junk.csv", "cut_in_header.csv", "cut_in_row.csv"}
+    assert isinstance(tick(instance, home, cursor=first.cursor), dg.SkipReason)
+
+    bump_mtime(landing / "junk.csv")  # changed, still unreadable: the tick records it, requests nothing
+    again = tick(instance, home, cursor=first.cursor)
+    assert isinstance(again, dg.SensorResult) and again.run_requests == []
+    assert json.loads(again.cursor)["junk.csv"] == (landing / "junk.csv").stat().st_mtime_ns
+
+    write_landing_csv(landing / "cut_in_header.csv", "MSFT")  # fixed: now picked up
+    fixed = tick(instance, home, cursor=again.cursor)
+    assert requested(fixed) == ["MSFT"] and added(fixed) == ["MSFT"]
+
+
 def test_landing_sensor_skips_when_the_folder_is_empty(landing, home, instance):
     result = tick(instance, home, cursor=None)
     assert isinstance(result, dg.SkipReason)

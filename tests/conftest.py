@@ -83,21 +83,7 @@ def make_bars():
     return random_walk_bars
 
 
-SMALL_EXPERIMENT = """\
-data:
-  source: sample
-  symbols: [AAPL, IBM, MSFT]
-  timezone: UTC
-  start: 2010-01-01
-  columns: {symbol: Ticker, ts: Date, open: Open, high: High, low: Low, close: Close,
-            volume: Volume, adj_close: Adj Close}
-splits: {n_folds: 3, embargo_pct: 0.01}
-training:
-  seed: 3
-  families:
-    lightgbm: {n_estimators: 30}
-    logistic: {}
-"""
+SMALL_EXPERIMENT = (Path(__file__).parent / "experiments" / "small.yaml").read_text()
 
 
 @pytest.fixture

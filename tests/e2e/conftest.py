@@ -28,21 +28,7 @@ LOCATION = "foxml"
 STARTUP_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
 
-E2E_EXPERIMENT = """\
-data:
-  source: sample
-  symbols: [AAPL, IBM, MSFT]
-  timezone: UTC
-  start: 2010-01-01
-  columns: {symbol: Ticker, ts: Date, open: Open, high: High, low: Low, close: Close,
-            volume: Volume, adj_close: Adj Close}
-splits: {n_folds: 3, embargo_pct: 0.01}
-training:
-  seed: 3
-  families:
-    lightgbm: {n_estimators: 30}
-    logistic: {}
-"""
+E2E_EXPERIMENT = (Path(__file__).parent.parent / "experiments" / "small.yaml").read_text()
 
 WORKSPACE_QUERY = """
 query {

@@ -30,6 +30,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -161,16 +162,17 @@ class FakeAlpaca:
     secret_key: str = "fake-secret-key"
     max_page_size: int = MAX_LIMIT  # the server's own cap on a page, whatever limit asks
     requests: list[RecordedRequest] = field(default_factory=list)
-    _failures: deque[int] = field(default_factory=deque)
+    _failures: deque[int | None] = field(default_factory=deque)  # None: answer normally
     _always: int | None = None
     _rejected: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
     # --- scripting -------------------------------------------------------------------------
-    def fail_next(self, *statuses: int) -> None:
+    def fail_next(self, *statuses: int, after: int = 0) -> None:
+        """Answer the next requests with these statuses, once `after` more requests have passed."""
         with self._lock:
-            self._failures.extend(statuses)
+            self._failures.extend([None] * after + list(statuses))
 
     def fail_always(self, status: int | None) -> None:
         with self._lock:
@@ -194,7 +196,9 @@ class FakeAlpaca:
     def __enter__(self) -> FakeAlpaca:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-alpaca", daemon=True).start()
+        # A short poll keeps shutdown() (which waits for the next poll) from costing each test 0.5 s.
+        serve = partial(self._server.serve_forever, poll_interval=0.02)
+        threading.Thread(target=serve, name="fake-alpaca", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -220,6 +224,7 @@ class FakeAlpaca:
         self._check_keys(asset_class, headers)
         with self._lock:
             scripted = self._failures.popleft() if self._failures else self._always
+            rejected = dict(self._rejected)
         if scripted is not None:
             raise _Refusal(scripted)
 
@@ -227,8 +232,8 @@ class FakeAlpaca:
         if not symbols:
             raise _Refusal(422, "symbols is required")
         for symbol in symbols:
-            if symbol in self._rejected:
-                raise _Refusal(422, self._rejected[symbol])
+            if symbol in rejected:
+                raise _Refusal(422, rejected[symbol])
         if "timeframe" not in query:
             raise _Refusal(422, "timeframe is required")
         step = _step_seconds(query["timeframe"])

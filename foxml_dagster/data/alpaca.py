@@ -67,9 +67,10 @@ class AlpacaConfig(Settings):
 
     asset_class: Literal["stocks", "crypto"] = "stocks"
     timeframe: str = "1Day"
-    # Stocks only. Server-side adjustment is Alpaca's equivalent of an adjusted close, which its
-    # bars do not carry; split and dividend jumps would otherwise look like returns.
-    adjustment: Literal["raw", "split", "dividend", "all"] = "all"
+    # Stocks only; None means "all". Server-side adjustment is Alpaca's equivalent of an adjusted
+    # close, which its bars do not carry; split and dividend jumps would otherwise look like returns.
+    # (None rather than "all" as the default, so a crypto config dumps and reloads unchanged.)
+    adjustment: Literal["raw", "split", "dividend", "all"] | None = None
     # Stocks only; None lets Alpaca pick the best feed the account's plan allows.
     feed: Literal["iex", "sip", "delayed_sip", "otc", "boats", "overnight"] | None = None
     url_override: str | None = None  # None: Alpaca's real data API; else e.g. a proxy or a test server
@@ -82,7 +83,7 @@ class AlpacaConfig(Settings):
     @model_validator(mode="after")
     def _consistent(self) -> AlpacaConfig:
         parse_timeframe(self.timeframe)
-        stock_only = sorted({"adjustment", "feed"} & self.model_fields_set)
+        stock_only = [name for name in ("adjustment", "feed") if getattr(self, name) is not None]
         if self.asset_class == "crypto" and stock_only:
             raise ValueError(f"{', '.join(stock_only)} apply to stocks only; remove them for asset_class: crypto")
         return self
@@ -176,7 +177,7 @@ class AlpacaSource:
         if self.end is not None:  # inclusive, like data.end: every bar opening on that UTC date
             params["end"] = datetime.combine(self.end, time(23, 59, 59), UTC)
         if s.asset_class == "stocks":
-            params["adjustment"] = s.adjustment
+            params["adjustment"] = s.adjustment or "all"
             if s.feed is not None:
                 params["feed"] = s.feed
         return params

@@ -283,6 +283,18 @@ def test_stock_settings_are_refused_for_crypto():
         AlpacaConfig(asset_class="crypto", adjustment="all", feed="sip")
 
 
+@pytest.mark.parametrize("settings", [{}, {"asset_class": "crypto"}, {"adjustment": "raw", "feed": "sip"}])
+def test_a_config_dumps_and_reloads_unchanged(settings):
+    config = AlpacaConfig(**settings)
+    assert AlpacaConfig.model_validate(config.model_dump()) == config
+
+
+def test_stocks_are_adjusted_for_splits_and_dividends_unless_told_otherwise(fake, keys):
+    alpaca(fake).read_raw("AAPL")
+    alpaca(fake, adjustment="raw").read_raw("AAPL")
+    assert [c.query["adjustment"] for c in fake.requests] == ["all", "raw"]
+
+
 def test_an_empty_universe_asks_for_data_symbols(fake):
     with pytest.raises(ValueError, match="data.symbols is empty"):
         alpaca(fake, symbols=[]).symbols()

@@ -215,6 +215,122 @@ pub fn map_runs<const I: usize, const O: usize>(
     outs
 }
 
+/// Runs `kernel` once per group into outputs that are written exactly once: no NaN pre-fill and
+/// no separate finiteness scan, the two extra passes over memory that made the hot kernels
+/// slower than TA-Lib.
+///
+/// Contract for `kernel`: it writes every position of its output slices (warm-up positions get
+/// NaN) and returns `true` when all of its inputs were finite. It may return `false` spuriously
+/// (an overflow to infinity); never `true` after seeing a non-finite input. Kernels get the
+/// check almost for free: a running sum or recursive state that took in a NaN or an infinity
+/// never becomes finite again, so testing the final state detects a gap anywhere in the group.
+///
+/// A group whose kernel reports a non-finite input (rare in practice) is redone: NaN over the
+/// group, then `kernel` on each maximal run of rows where every input is finite, exactly as
+/// `map_runs` computes it.
+pub fn map_groups<const I: usize, const O: usize>(
+    inputs: [&[f64]; I],
+    offsets: &Offsets,
+    mut kernel: impl FnMut([&[f64]; I], [&mut [f64]; O]) -> bool,
+) -> [Vec<f64>; O] {
+    let n = offsets.series_len();
+    for input in &inputs {
+        assert_eq!(input.len(), n, "offsets do not describe every input");
+    }
+    let mut outs: [Vec<f64>; O] = std::array::from_fn(|_| unwritten(n));
+    {
+        let mut views: [&mut [f64]; O] = outs.each_mut().map(|o| writable(o, n));
+        for group in offsets.ranges() {
+            let group_inputs = inputs.map(|x| &x[group.clone()]);
+            if kernel(group_inputs, slices(&mut views, group.clone())) {
+                continue;
+            }
+            for o in slices(&mut views, group.clone()) {
+                o.fill(f64::NAN);
+            }
+            let finite = |i: usize| inputs.iter().all(|x| x[i].is_finite());
+            let mut start = group.start;
+            while start < group.end {
+                if !finite(start) {
+                    start += 1;
+                    continue;
+                }
+                let end = (start..group.end)
+                    .find(|&i| !finite(i))
+                    .unwrap_or(group.end);
+                kernel(inputs.map(|x| &x[start..end]), slices(&mut views, start..end));
+                start = end;
+            }
+        }
+    }
+    for o in &mut outs {
+        finish(o, n);
+    }
+    outs
+}
+
+fn slices<'a, const O: usize>(
+    views: &'a mut [&mut [f64]; O],
+    range: Range<usize>,
+) -> [&'a mut [f64]; O] {
+    views.each_mut().map(move |o| &mut o[range.clone()])
+}
+
+/// `map_groups` for one input and one output.
+pub fn map_groups1(
+    values: &[f64],
+    offsets: &Offsets,
+    mut kernel: impl FnMut(&[f64], &mut [f64]) -> bool,
+) -> Vec<f64> {
+    let [out] = map_groups([values], offsets, |[run], [out]| kernel(run, out));
+    out
+}
+
+/// Writes NaN over a kernel's warm-up rows: the first `warm_up` of `out`, or all of it when the
+/// series is shorter. Returns the rows after the warm-up.
+#[inline]
+pub fn nan_warm_up(out: &mut [f64], warm_up: usize) -> usize {
+    let end = warm_up.min(out.len());
+    out[..end].fill(f64::NAN);
+    end
+}
+
+/// Bit pattern that debug builds fill fresh outputs with, to prove that every position was
+/// written: a NaN with a payload no arithmetic produces.
+const POISON: u64 = 0x7ff4_dead_beef_0001;
+
+/// An empty vector with room for `n` values, whose memory is not touched here.
+fn unwritten(n: usize) -> Vec<f64> {
+    if cfg!(debug_assertions) {
+        let mut v = vec![f64::from_bits(POISON); n];
+        v.clear();
+        v
+    } else {
+        Vec::with_capacity(n)
+    }
+}
+
+/// The `n`-value buffer of `v` as a slice to write into. In release builds its contents are
+/// unspecified until written; kernels under `map_groups` write each position before any read.
+fn writable(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    assert!(v.capacity() >= n);
+    // SAFETY: the allocation holds `n` f64 slots, f64 has no invalid bit patterns, and the
+    // `map_groups` contract is that every slot is written before it is read; the length is set
+    // (by `finish`) only after that.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), n) }
+}
+
+/// Marks the `n` written values as the vector's contents.
+fn finish(v: &mut Vec<f64>, n: usize) {
+    // SAFETY: every one of the `n` slots was written by the kernels (`map_groups` contract);
+    // debug builds verify it below.
+    unsafe { v.set_len(n) };
+    #[cfg(debug_assertions)]
+    if let Some(i) = v.iter().position(|x| x.to_bits() == POISON) {
+        panic!("kernel left output position {i} unwritten");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +407,84 @@ mod tests {
             o.fill(x.len() as f64)
         });
         assert!(out[0] == 1.0 && out[1].is_nan() && out[2] == 2.0 && out[3] == 2.0);
+    }
+
+    /// The hot kernels run on whole groups and check finiteness themselves; wherever a gap
+    /// (NaN or infinity, in any input) sits, the result must equal the run-by-run computation.
+    #[test]
+    fn single_pass_kernels_equal_the_run_by_run_path_around_every_kind_of_gap() {
+        use crate::testutil::Rng;
+        use crate::{oscillators, rolling, smoothing, volatility};
+        let n = 3000;
+        let mut rng = Rng::new(21);
+        let close = rng.walk(n, 100.0, 1.0);
+        let high: Vec<f64> = close.iter().map(|c| c + 0.5).collect();
+        let low: Vec<f64> = close.iter().map(|c| c - 0.5).collect();
+        let offsets = Offsets::new(&[0, 5, 1200, 1210, 1210, 3000], n).unwrap();
+        let single = |series: &[f64], offsets: &Offsets| {
+            let reference = |k: fn(&[f64], usize, &mut [f64]) -> bool| {
+                map_finite_runs(series, offsets, |run, out| {
+                    k(run, 14, out);
+                })
+            };
+            let ours: [(Vec<f64>, Vec<f64>); 5] = [
+                (
+                    rolling::sma(series, offsets, 14),
+                    reference(rolling::sma_series),
+                ),
+                (
+                    smoothing::ema(series, offsets, 14),
+                    reference(smoothing::ema_series),
+                ),
+                (
+                    smoothing::wilder(series, offsets, 14),
+                    reference(smoothing::wilder_series),
+                ),
+                (
+                    oscillators::rsi(series, offsets, 14),
+                    reference(oscillators::rsi_series),
+                ),
+                (
+                    rolling::std(series, offsets, 14, 0, 2.0),
+                    map_finite_runs(series, offsets, |run, out| {
+                        let std = rolling::std(run, &Offsets::single(run.len()), 14, 0, 2.0);
+                        out.copy_from_slice(&std);
+                    }),
+                ),
+            ];
+            for (k, (a, b)) in ours.iter().enumerate() {
+                let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "kernel {k} differs");
+            }
+        };
+        let hlc_atr = |h: &[f64], l: &[f64], c: &[f64], offsets: &Offsets| {
+            let ours = volatility::atr(h, l, c, offsets, 14);
+            let [expected] = map_runs([h, l, c], offsets, |[h, l, c], [out]| {
+                let one = volatility::atr(h, l, c, &Offsets::single(c.len()), 14);
+                out.copy_from_slice(&one);
+            });
+            let same = ours
+                .iter()
+                .zip(&expected)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "atr differs");
+        };
+        single(&close, &offsets);
+        hlc_atr(&high, &low, &close, &offsets);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            for at in [0, 3, 5, 6, 20, 700, 1205, 1210, 2999] {
+                let mut c = close.clone();
+                c[at] = bad;
+                single(&c, &offsets);
+                hlc_atr(&high, &low, &c, &offsets);
+                let mut h = high.clone();
+                h[at] = bad;
+                hlc_atr(&h, &low, &close, &offsets);
+                let mut l = low.clone();
+                l[at] = bad;
+                hlc_atr(&high, &l, &close, &offsets);
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! oscillator. TA-Lib's definitions and warm-ups unless a doc comment says otherwise.
 
 use crate::extrema::{extreme_series, Extreme};
-use crate::groups::{map_finite_runs, map_runs, Offsets};
+use crate::groups::{map_finite_runs, map_groups1, map_runs, nan_warm_up, Offsets};
 use crate::rolling::sma_series;
 use crate::smoothing::{ema_chain, ema_series, linear_recursion_in_place, talib_is_zero};
 
@@ -26,19 +26,23 @@ const BLOCK: usize = 256;
 /// RSI = 100 * avg_gain / (avg_gain + avg_loss): 100 with only gains, 0 with only losses,
 /// `RSI_FLAT` when both averages are zero.
 pub fn rsi(close: &[f64], offsets: &Offsets, period: usize) -> Vec<f64> {
-    map_finite_runs(close, offsets, |run, out| rsi_series(run, period, out))
+    map_groups1(close, offsets, |run, out| rsi_series(run, period, out))
 }
 
-/// RSI of one gap-free series into `out` (warm-up positions are left untouched).
-pub fn rsi_series(close: &[f64], period: usize, out: &mut [f64]) {
+/// RSI of one series into every position of `out` (NaN in the warm-up). Returns false (output
+/// incomplete) when a close was not finite: every close enters some price change, and a change
+/// is finite exactly when both its closes are (barring overflow).
+pub fn rsi_series(close: &[f64], period: usize, out: &mut [f64]) -> bool {
     assert!(period >= 1, "period must be >= 1");
-    if close.len() <= period {
-        return;
+    if nan_warm_up(out, period) == close.len() {
+        return true; // all warm-up, whatever the inputs
     }
     let alpha = 1.0 / period as f64;
     let (mut gain, mut loss) = (0.0, 0.0);
+    let mut finite = true;
     for pair in close[..=period].windows(2) {
         let change = pair[1] - pair[0];
+        finite &= change.is_finite();
         if change < 0.0 {
             loss -= change;
         } else {
@@ -52,10 +56,16 @@ pub fn rsi_series(close: &[f64], period: usize, out: &mut [f64]) {
     let mut start = period + 1;
     while start < close.len() {
         let m = BLOCK.min(close.len() - start);
+        // `max` would turn a NaN change into 0, so finiteness is tested here, in the same
+        // vectorized loop, while the closes are in registers.
         for k in 0..m {
             let change = close[start + k] - close[start + k - 1];
+            finite &= change.is_finite();
             ups[k] = change.max(0.0);
             downs[k] = (-change).max(0.0);
+        }
+        if !finite {
+            return false;
         }
         gain = linear_recursion_in_place(&mut ups[..m], gain, alpha);
         loss = linear_recursion_in_place(&mut downs[..m], loss, alpha);
@@ -68,6 +78,7 @@ pub fn rsi_series(close: &[f64], period: usize, out: &mut [f64]) {
         }
         start += m;
     }
+    finite
 }
 
 #[inline(always)]

@@ -15,7 +15,7 @@
 //! dependency chain (the partial sums of four incoming/outgoing pairs are independent of the
 //! running total), and square roots run as a separate pass over each segment so they vectorize.
 
-use crate::groups::{map_finite_runs, Offsets};
+use crate::groups::{map_finite_runs, map_groups1, nan_warm_up, Offsets};
 
 /// Recompute a window exactly when `s2` exceeds its variance part `m2` by more than this factor
 /// (about five of sixteen significant digits lost to cancellation).
@@ -29,20 +29,21 @@ fn segment_len(window: usize) -> usize {
 /// Rolling sum (TA-Lib `SUM`).
 pub fn sum(values: &[f64], offsets: &Offsets, window: usize) -> Vec<f64> {
     let n = window as f64;
-    map_finite_runs(values, offsets, |run, out| {
+    map_groups1(values, offsets, |run, out| {
         window_sums(run, window, out, |shift, s| shift * n + s)
     })
 }
 
 /// Rolling arithmetic mean (TA-Lib `SMA`).
 pub fn sma(values: &[f64], offsets: &Offsets, window: usize) -> Vec<f64> {
-    map_finite_runs(values, offsets, |run, out| sma_series(run, window, out))
+    map_groups1(values, offsets, |run, out| sma_series(run, window, out))
 }
 
-/// Rolling mean of one gap-free series into `out` (warm-up positions untouched).
-pub fn sma_series(values: &[f64], window: usize, out: &mut [f64]) {
+/// Rolling mean of one series into every position of `out` (NaN in the warm-up); false when
+/// the input held a non-finite value (see `groups::map_groups`).
+pub fn sma_series(values: &[f64], window: usize, out: &mut [f64]) -> bool {
     let inv = 1.0 / window as f64;
-    window_sums(values, window, out, |shift, s| shift + s * inv);
+    window_sums(values, window, out, |shift, s| shift + s * inv)
 }
 
 /// Rolling standard deviation with `window - ddof` in the denominator, times `scale`.
@@ -50,20 +51,15 @@ pub fn sma_series(values: &[f64], window: usize, out: &mut [f64]) {
 pub fn std(values: &[f64], offsets: &Offsets, window: usize, ddof: usize, scale: f64) -> Vec<f64> {
     assert!(ddof < window, "ddof must be < window");
     let inv_den = 1.0 / (window - ddof) as f64;
-    map_finite_runs(values, offsets, |run, out| {
-        window_m2(run, window, out, inv_den);
-        for o in out[window.min(run.len()).saturating_sub(1)..].iter_mut() {
-            *o = o.sqrt() * scale;
-        }
-    })
+    map_groups1(values, offsets, |run, out| window_m2(run, window, out, inv_den, scale))
 }
 
 /// Rolling variance with `window - ddof` in the denominator (`ddof = 0`: TA-Lib `VAR`).
 pub fn var(values: &[f64], offsets: &Offsets, window: usize, ddof: usize) -> Vec<f64> {
     assert!(ddof < window, "ddof must be < window");
     let inv_den = 1.0 / (window - ddof) as f64;
-    map_finite_runs(values, offsets, |run, out| {
-        window_m2(run, window, out, inv_den)
+    map_groups1(values, offsets, |run, out| {
+        window_m2(run, window, out, inv_den, f64::NAN)
     })
 }
 
@@ -97,11 +93,18 @@ pub fn kurt(values: &[f64], offsets: &Offsets, window: usize) -> Vec<f64> {
     })
 }
 
-/// Writes `emit(shift, sum(x - shift))` for every full window of one gap-free series.
-fn window_sums(values: &[f64], window: usize, out: &mut [f64], emit: impl Fn(f64, f64) -> f64) {
+/// Writes `emit(shift, sum(x - shift))` for every full window of one series, NaN before.
+/// Returns false (output incomplete) on a non-finite input: every input enters some segment's
+/// running sum, which a NaN or infinity leaves non-finite for the rest of the segment.
+fn window_sums(
+    values: &[f64],
+    window: usize,
+    out: &mut [f64],
+    emit: impl Fn(f64, f64) -> f64,
+) -> bool {
     assert!(window >= 1, "window must be >= 1");
     let len = values.len();
-    let mut start = window - 1;
+    let mut start = nan_warm_up(out, window - 1);
     while start < len {
         let end = (start + segment_len(window)).min(len);
         let shift = values[start];
@@ -138,28 +141,34 @@ fn window_sums(values: &[f64], window: usize, out: &mut [f64], emit: impl Fn(f64
             s += a - b;
             *o = emit(shift, s);
         }
+        if !s.is_finite() {
+            return false;
+        }
         start = end;
     }
+    true
 }
 
 /// Rows per pass of `window_m2`: its three stack buffers stay inside the L1 cache.
 const M2_BLOCK: usize = 512;
 
 /// Writes `m2 * inv_den` (sum of squared deviations from the window mean, scaled) for every full
-/// window of one gap-free series.
+/// window of one series, NaN before; with a finite `scale`, writes `sqrt(m2 * inv_den) * scale`
+/// instead (the standard deviation, in the same pass over the output). Returns false (output
+/// incomplete) on a non-finite input, which leaves the segment's running sums non-finite.
 ///
 /// Three passes per block of rows, so only the prefix sums run serially: (1) per-row increments
 /// of `s1` and `s2` (independent, vectorized), (2) their running sums four rows per dependency
 /// step, plus the running peak of `s2`, (3) `m2`, the cancellation test and the scaling
 /// (independent, vectorized). Windows failing the test are recomputed exactly.
-fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64) {
+fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64, scale: f64) -> bool {
     assert!(window >= 1, "window must be >= 1");
     let len = values.len();
     let inv_n = 1.0 / window as f64;
     let mut d = [0.0; M2_BLOCK];
     let mut e = [0.0; M2_BLOCK];
     let mut p = [0.0; M2_BLOCK];
-    let mut start = window - 1;
+    let mut start = nan_warm_up(out, window - 1);
     while start < len {
         let end = (start + segment_len(window)).min(len);
         let first = Moments::of(&values[start + 1 - window..=start]);
@@ -192,13 +201,22 @@ fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64) {
             }
             from += m;
         }
+        if !(s1.is_finite() && s2.is_finite()) {
+            return false;
+        }
         for (i, o) in (start + 1..end).zip(&mut out[start + 1..end]) {
             if o.is_nan() {
                 *o = exact_m2(&values[i + 1 - window..=i]) * inv_den;
             }
         }
+        if scale.is_finite() {
+            for o in &mut out[start..end] {
+                *o = o.sqrt() * scale;
+            }
+        }
         start = end;
     }
+    true
 }
 
 /// Turns per-row increments `d`, `e` into running sums in place (starting from `s1`, `s2`) and

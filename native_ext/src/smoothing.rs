@@ -10,11 +10,11 @@
 //! the state, so the CPU overlaps them), which is what makes EMA/RSI/ATR faster than TA-Lib.
 //! Results differ from the one-row-at-a-time recursion only by rounding (~1e-15 relative).
 
-use crate::groups::{map_finite_runs, Offsets};
+use crate::groups::{map_finite_runs, map_groups1, nan_warm_up, Offsets};
 
 /// Exponential moving average, alpha = 2 / (period + 1), SMA-seeded (TA-Lib `EMA`).
 pub fn ema(values: &[f64], offsets: &Offsets, period: usize) -> Vec<f64> {
-    map_finite_runs(values, offsets, |run, out| ema_series(run, period, out))
+    map_groups1(values, offsets, |run, out| ema_series(run, period, out))
 }
 
 /// Pure recursive EMA: seeded with the first value, defined from the first row
@@ -27,7 +27,7 @@ pub fn ema_recursive(values: &[f64], offsets: &Offsets, period: usize) -> Vec<f6
 
 /// Wilder smoothing, alpha = 1 / period, SMA-seeded (the average inside TA-Lib `RSI` and `ATR`).
 pub fn wilder(values: &[f64], offsets: &Offsets, period: usize) -> Vec<f64> {
-    map_finite_runs(values, offsets, |run, out| wilder_series(run, period, out))
+    map_groups1(values, offsets, |run, out| wilder_series(run, period, out))
 }
 
 /// Linearly weighted moving average, weights 1..=period, newest heaviest (TA-Lib `WMA`).
@@ -86,15 +86,17 @@ pub fn hma(values: &[f64], offsets: &Offsets, period: usize) -> Vec<f64> {
     })
 }
 
-/// EMA of one gap-free series into `out` (warm-up positions are left untouched).
-pub fn ema_series(values: &[f64], period: usize, out: &mut [f64]) {
+/// EMA of one series into every position of `out` (NaN in the warm-up). Returns false when
+/// the input held a non-finite value (see `groups::map_groups`).
+pub fn ema_series(values: &[f64], period: usize, out: &mut [f64]) -> bool {
     let alpha = 2.0 / (period as f64 + 1.0);
-    sma_seeded(values, period, out, alpha);
+    sma_seeded(values, period, out, alpha)
 }
 
-/// Wilder smoothing of one gap-free series into `out` (warm-up positions are left untouched).
-pub fn wilder_series(values: &[f64], period: usize, out: &mut [f64]) {
-    sma_seeded(values, period, out, 1.0 / period as f64);
+/// Wilder smoothing of one series into every position of `out` (NaN in the warm-up). Returns
+/// false when the input held a non-finite value.
+pub fn wilder_series(values: &[f64], period: usize, out: &mut [f64]) -> bool {
+    sma_seeded(values, period, out, 1.0 / period as f64)
 }
 
 /// Pure recursive EMA of one gap-free series, seeded with its first value.
@@ -124,14 +126,16 @@ pub fn wilder_in_place(buf: &mut [f64], period: usize) {
 }
 
 /// Seeds the state with the mean of the first `period` values, then smooths with `alpha`.
-fn sma_seeded(values: &[f64], period: usize, out: &mut [f64], alpha: f64) {
+/// Writes all of `out`; false when an input was not finite: the state, which takes in every
+/// input, can then never be finite again (NaN and infinities survive the recursion).
+fn sma_seeded(values: &[f64], period: usize, out: &mut [f64], alpha: f64) -> bool {
     assert!(period >= 1, "period must be >= 1");
-    if values.len() < period {
-        return;
+    if nan_warm_up(out, period - 1) < period - 1 || values.len() < period {
+        return true; // all warm-up, whatever the inputs
     }
     let seed = values[..period].iter().sum::<f64>() / period as f64;
     out[period - 1] = seed;
-    linear_recursion(&values[period..], &mut out[period..], seed, alpha);
+    linear_recursion(&values[period..], &mut out[period..], seed, alpha).is_finite()
 }
 
 /// `s = s + alpha * (x - s)` for each `x`, written to `out`, starting from `state`.

@@ -4,9 +4,9 @@
 //! Estimators return per-bar volatility (a standard deviation of log returns per bar, not
 //! annualized) over a rolling window of `period` bars.
 
-use crate::groups::{map_runs, Offsets};
+use crate::groups::{map_groups, map_runs, nan_warm_up, Offsets};
 use crate::rolling::sma_series;
-use crate::smoothing::wilder_in_place;
+use crate::smoothing::linear_recursion_in_place;
 
 /// True range (TA-Lib `TRANGE`): `max(high, prev close) - min(low, prev close)`; first value at
 /// index 1 of each run.
@@ -24,16 +24,52 @@ fn true_range_into(h: &[f64], l: &[f64], c: &[f64], out: &mut [f64]) {
 }
 
 /// Average true range (TA-Lib `ATR`): Wilder average of the true range, seeded with the mean of
-/// the first `period` true ranges; first value at index `period`. The true range is written
-/// into the output and smoothed in place, so no scratch buffer is allocated.
+/// the first `period` true ranges; first value at index `period`.
 pub fn atr(high: &[f64], low: &[f64], close: &[f64], offsets: &Offsets, period: usize) -> Vec<f64> {
-    let [out] = map_runs([high, low, close], offsets, |[h, l, c], [out]| {
-        true_range_into(h, l, c, out);
-        if out.len() > 1 {
-            wilder_in_place(&mut out[1..], period);
-        }
+    let [out] = map_groups([high, low, close], offsets, |[h, l, c], [out]| {
+        atr_series(h, l, c, period, out)
     });
     out
+}
+
+/// Rows per block of `atr_series`: a block's true ranges are smoothed in place while in L1.
+const ATR_BLOCK: usize = 512;
+
+/// ATR of one series into every position of `out`, in one pass: each block's true ranges are
+/// written into the output and smoothed in place there. Returns false (output incomplete) when
+/// any input was not finite. The true range's `max`/`min` would hide a NaN, so each row is
+/// tested by `(h + l) + c`, which is finite exactly when all three are (barring overflow).
+fn atr_series(h: &[f64], l: &[f64], c: &[f64], period: usize, out: &mut [f64]) -> bool {
+    assert!(period >= 1, "period must be >= 1");
+    let len = c.len();
+    if nan_warm_up(out, period) == len {
+        return true; // all warm-up, whatever the inputs
+    }
+    let tr = |i: usize| h[i].max(c[i - 1]) - l[i].min(c[i - 1]);
+    let row_finite = |i: usize| ((h[i] + l[i]) + c[i]).is_finite();
+    let mut finite = row_finite(0);
+    let mut sum = 0.0;
+    for i in 1..=period {
+        finite &= row_finite(i);
+        sum += tr(i);
+    }
+    let mut state = sum / period as f64;
+    out[period] = state;
+    let alpha = 1.0 / period as f64;
+    let mut start = period + 1;
+    while start < len {
+        let end = (start + ATR_BLOCK).min(len);
+        for (i, o) in (start..end).zip(&mut out[start..end]) {
+            finite &= row_finite(i);
+            *o = tr(i);
+        }
+        if !finite {
+            return false;
+        }
+        state = linear_recursion_in_place(&mut out[start..end], state, alpha);
+        start = end;
+    }
+    finite
 }
 
 /// Normalized ATR (TA-Lib `NATR`): `100 * ATR / close`.

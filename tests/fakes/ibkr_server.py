@@ -18,9 +18,12 @@ Bars are a function of (symbol, bar open, bar size, what to show) alone, so any 
 request is reproducible and `expected_bars` tells a test what a window must contain. Sessions:
 stocks (STK) trade weekdays 14:30-21:00 UTC, or 09:00-24:00 UTC when use_rth is off; forex
 (CASH) weekdays around the clock; crypto every day around the clock. Daily bars are dated
-"YYYYMMDD" as IB dates them, one per trading day. A request of duration d ending at E covers bar
-opens in [E - d, E), days counted as calendar days (S seconds, D days, W 7 days, M 30 days,
-Y 365 days); a duration over IB's limit for the bar size is refused with IB's 162 text.
+"YYYYMMDD" as IB dates them, one per trading day. A request ending at E covers bar opens in
+[S, E): for "N S" durations S = E - N seconds; for "N D" and "N W" durations, as IB counts them,
+S is the midnight (UTC) of the N-th last trading day begun before E (a week is 5 trading days, 7
+for crypto), so a "1 D" request ending on a Sunday answers Friday's session again. A duration
+longer than IB's limit for the bar size (D, W, M, Y read as 1, 7, 30, 365 calendar days) is
+refused with IB's 162 text.
 
 Scripting: `pace_next(n)` answers the next n historical requests with error 162 (pacing
 violation); a symbol not in `listed` gets error 200; `drop_after(k)` closes the connection when
@@ -191,6 +194,23 @@ def parse_duration(text: str) -> int:
     return int(amount) * _UNIT_SECONDS[unit]
 
 
+def window_start(sec_type: str, end: datetime, duration: str, use_rth: bool) -> datetime:
+    """Where a request of `duration` ending at `end` starts (see the module docstring)."""
+    amount, unit = duration.split(" ")
+    if unit not in ("D", "W"):
+        return end - timedelta(seconds=parse_duration(duration))
+    sessions = int(amount) * (1 if unit == "D" else 7 if sec_type == "CRYPTO" else 5)
+    day = end.date()
+    while True:
+        session = _session(sec_type, day, use_rth)
+        midnight = datetime.combine(day, datetime.min.time(), UTC)
+        if session is not None and midnight + timedelta(seconds=session[0]) < end:
+            sessions -= 1
+            if sessions == 0:
+                return midnight
+        day -= timedelta(days=1)
+
+
 def parse_end(text: str) -> datetime:
     """ib_async sends "YYYYmmdd HH:MM:SS UTC" (or "" for now)."""
     if not text:
@@ -291,7 +311,7 @@ class FakeTws:
         if seconds > MAX_DURATION[r["bar_size"]]:
             return "too long", [_error(req_id, 162, TOO_LONG_TEXT)], 0
         end = parse_end(r["end"])
-        start = end - timedelta(seconds=seconds)
+        start = window_start(r["sec_type"], end, r["duration"], r["use_rth"])
         bars = expected_bars(
             r["symbol"],
             r["sec_type"],

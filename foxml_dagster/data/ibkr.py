@@ -1,0 +1,517 @@
+"""Interactive Brokers historical bars as a bar source, through ib_async and a running TWS or
+IB Gateway.
+
+IB serves history in requests of limited length per bar size and punishes fast requesters with
+pacing violations. This module plans the requests (walking backwards from the end of the window
+with `endDateTime`, each no longer than IB allows for the bar size), keeps within IB's pacing
+rules before sending, waits out a pacing violation and asks again, reconnects after a dropped
+connection and resumes at the request that failed, then de-duplicates the overlaps and returns
+the bars as text raw bars (foxml_dagster.data.raw).
+
+Timestamps. Intraday bars are requested with formatDate=2 (epoch seconds), so they arrive in UTC
+and are written as ISO text with their offset (2024-01-02T14:30:00+00:00): the bar open.
+Daily bars come from IB as a session date (YYYYMMDD, the exchange's trading day); they are
+stamped at 00:00 UTC of that date, the convention of the sample and synthetic sources, so a daily
+bar keeps its trading date in UTC, and data.start / data.end select trading dates.
+
+ib_async (0.3 s to import) and the raw-bar module are imported inside functions: the experiment
+config imports IbkrConfig, and raw.py imports the config, so a top-level import would be circular.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from foxml_dagster.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
+    from ib_async import IB, BarData, Contract, RequestError
+
+log = logging.getLogger(__name__)
+
+_DAY = timedelta(days=1)
+# The longest span one request may cover per bar size: IB's "historical data limitations" table
+# (1 min -> 1 D, 3-5 mins -> 1 W, 15 mins -> 2 W, 30 mins..hours -> 1 M, 1 day -> 1 Y). Spans are
+# sent in seconds below a day and in days above ("1800 S", "7 D"), so what a request covers never
+# depends on month or year lengths; a month is taken as 28 days to stay inside IB's "1 M".
+MAX_SPAN: dict[str, timedelta] = {
+    "1 secs": timedelta(seconds=1800),
+    "5 secs": timedelta(seconds=3600),
+    "10 secs": timedelta(seconds=14400),
+    "15 secs": timedelta(seconds=14400),
+    "30 secs": timedelta(seconds=28800),
+    "1 min": _DAY,
+    "2 mins": 2 * _DAY,
+    "3 mins": 7 * _DAY,
+    "5 mins": 7 * _DAY,
+    "10 mins": 7 * _DAY,
+    "15 mins": 14 * _DAY,
+    "20 mins": 14 * _DAY,
+    "30 mins": 28 * _DAY,
+    "1 hour": 28 * _DAY,
+    "2 hours": 28 * _DAY,
+    "3 hours": 28 * _DAY,
+    "4 hours": 28 * _DAY,
+    "8 hours": 28 * _DAY,
+    "1 day": 365 * _DAY,
+}
+_UNIT = {"secs": 1, "min": 60, "mins": 60, "hour": 3600, "hours": 3600, "day": 86400}
+BAR_LENGTH = {name: timedelta(seconds=int(name.split()[0]) * _UNIT[name.split()[1]]) for name in MAX_SPAN}
+DEFAULT_EXCHANGE = {"STK": "SMART", "CRYPTO": "PAXOS", "CASH": "IDEALPRO"}
+# Quote-based bars carry no volume: IB sends -1 for it, which would read as a negative volume.
+NO_VOLUME_SHOWS = {"MIDPOINT", "BID", "ASK"}
+
+PACING_VIOLATION = 162  # also IB's code for other historical-data refusals; the text tells them apart
+_HINTS = {
+    200: "check the symbol and data.ibkr.sec_type, exchange and currency (set data.ibkr.primary_exchange "
+    "when a stock symbol is ambiguous)",
+    162: "IB's historical data service refused the request; check data.ibkr.bar_size, what_to_show and the dates "
+    "(bars of 30 secs or less are kept for 6 months only)",
+    321: "IB could not validate the request; check data.ibkr.bar_size and what_to_show",
+    354: "the account has no market data subscription for this contract",
+    10090: "the account has no market data subscription for this contract",
+    10167: "the account has no market data subscription for this contract",
+}
+
+
+class IbkrError(RuntimeError):
+    """A request to IB that cannot give bars; the message says what to change."""
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class IbkrConnectionError(IbkrError):
+    """TWS / IB Gateway could not be reached, or the connection kept dropping."""
+
+
+class IbkrConfig(Settings):
+    """data.ibkr: where TWS / IB Gateway listens, which contracts and bars to ask for, and pacing."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=7497, ge=1, le=65535)  # TWS paper 7497, live 7496; IB Gateway paper 4002, live 4001
+    client_id: int = Field(default=17, ge=0)  # unique per connection to the same TWS
+    sec_type: Literal["STK", "CRYPTO", "CASH"] = "STK"
+    exchange: str | None = None  # None: SMART for STK, PAXOS for CRYPTO, IDEALPRO for CASH
+    primary_exchange: str | None = None  # STK only: settles ambiguous symbols (e.g. NASDAQ, NYSE)
+    currency: str = "USD"  # the quote currency when a symbol does not name one (EUR.USD, BTC/USD)
+    bar_size: str = "1 day"
+    what_to_show: Literal["TRADES", "MIDPOINT", "BID", "ASK", "AGGTRADES"] = "TRADES"
+    use_rth: bool = True  # regular trading hours only
+    timeout: float = Field(default=60.0, gt=0)  # seconds for connecting and for each request
+    max_requests_per_10_minutes: int = Field(default=60, ge=1)
+    identical_request_gap_seconds: float = Field(default=15.0, ge=0)
+    max_requests_per_contract_per_2_seconds: int = Field(default=5, ge=1)  # IB's violation starts at 6
+    pacing_violation_wait_seconds: float = Field(default=60.0, ge=0)
+    pacing_violation_retries: int = Field(default=5, ge=0)
+    reconnect_attempts: int = Field(default=3, ge=0)
+    reconnect_wait_seconds: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IbkrConfig:
+        if self.bar_size not in MAX_SPAN:
+            raise ValueError(f"bar_size {self.bar_size!r} is not an IB bar size; use one of {', '.join(MAX_SPAN)}")
+        if self.sec_type == "CASH" and self.what_to_show == "TRADES":
+            raise ValueError("IB has no TRADES bars for forex (sec_type CASH); use what_to_show MIDPOINT, BID or ASK")
+        if self.what_to_show == "AGGTRADES" and self.sec_type != "CRYPTO":
+            raise ValueError("what_to_show AGGTRADES exists for crypto only (sec_type CRYPTO); use TRADES")
+        if self.primary_exchange is not None and self.sec_type != "STK":
+            raise ValueError("primary_exchange applies to stocks only (sec_type STK); remove it")
+        return self
+
+    @property
+    def venue(self) -> str:
+        return self.exchange or DEFAULT_EXCHANGE[self.sec_type]
+
+
+def duration_text(span: timedelta) -> str:
+    """IB's durationStr for a span: seconds below a day, whole days from a day on."""
+    if span < _DAY:
+        return f"{int(span.total_seconds())} S"
+    return f"{span.days} D"
+
+
+def plan_chunks(start: datetime, end: datetime, bar_size: str) -> list[datetime]:
+    """The endDateTime of each request covering [start, end), newest first, each request spanning
+    MAX_SPAN[bar_size]; the oldest may reach before `start` (those bars are trimmed later)."""
+    span = MAX_SPAN[bar_size]
+    ends = []
+    chunk_end = end
+    while chunk_end > start:
+        ends.append(chunk_end)
+        chunk_end -= span
+    return ends
+
+
+def split_symbol(symbol: str, sec_type: str, currency: str) -> tuple[str, str]:
+    """(IB symbol, currency): 'EUR.USD', 'EUR/USD' and, for forex, 'EURUSD' name both."""
+    for separator in "./":
+        if sec_type != "STK" and separator in symbol:
+            base, quote = symbol.split(separator, 1)
+            return base, quote
+    if sec_type == "CASH" and len(symbol) == 6 and symbol.isalpha():
+        return symbol[:3], symbol[3:]
+    return symbol, currency
+
+
+def make_contract(settings: IbkrConfig, symbol: str) -> Contract:
+    from ib_async import Contract
+
+    ib_symbol, currency = split_symbol(symbol, settings.sec_type, settings.currency)
+    return Contract(
+        secType=settings.sec_type,
+        symbol=ib_symbol,
+        exchange=settings.venue,
+        currency=currency,
+        primaryExchange=settings.primary_exchange or "",
+    )
+
+
+# ---------------------------------------------------------------- pacing
+
+
+class Clock(Protocol):
+    """Seconds on a monotonic scale, and a way to wait; tests pass one that only pretends to wait."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class MonotonicClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class BarRequest:
+    """What IB compares when it judges pacing: the contract, the window and the kind of bars."""
+
+    contract: str
+    end: str
+    duration: str
+    bar_size: str
+    what_to_show: str
+    use_rth: bool
+
+
+class PacingLimiter:
+    """IB's historical-data pacing rules, enforced before a request is sent: at most
+    `max_requests` in any `window_seconds`; no identical request within `identical_gap_seconds`;
+    at most `max_same_contract` requests for one contract and kind of bars in any
+    `same_contract_window_seconds`; and nothing at all until a pacing violation's wait is over."""
+
+    def __init__(
+        self,
+        *,
+        max_requests: int = 60,
+        window_seconds: float = 600.0,
+        identical_gap_seconds: float = 15.0,
+        max_same_contract: int = 5,
+        same_contract_window_seconds: float = 2.0,
+        clock: Clock | None = None,
+    ):
+        self.max_requests = max_requests
+        self.window_seconds = window_seconds
+        self.identical_gap_seconds = identical_gap_seconds
+        self.max_same_contract = max_same_contract
+        self.same_contract_window_seconds = same_contract_window_seconds
+        self.clock = clock or MonotonicClock()
+        self._sent: deque[tuple[float, BarRequest]] = deque()
+        self._blocked_until = float("-inf")
+
+    @classmethod
+    def from_config(cls, settings: IbkrConfig, clock: Clock | None = None) -> PacingLimiter:
+        return cls(
+            max_requests=settings.max_requests_per_10_minutes,
+            window_seconds=600.0,
+            identical_gap_seconds=settings.identical_request_gap_seconds,
+            max_same_contract=settings.max_requests_per_contract_per_2_seconds,
+            same_contract_window_seconds=2.0,
+            clock=clock,
+        )
+
+    def wait_needed(self, request: BarRequest) -> tuple[float, str]:
+        """(seconds to wait before `request` may be sent, the rule that makes it wait)."""
+        now = self.clock.now()
+        self._forget_before(now - max(self.window_seconds, self.identical_gap_seconds))
+        waits = [(self._blocked_until - now, "waiting out a pacing violation")]
+        in_window = [t for t, _ in self._sent if t > now - self.window_seconds]
+        if len(in_window) >= self.max_requests:
+            oldest = in_window[-self.max_requests]
+            waits.append(
+                (oldest + self.window_seconds - now, f"{self.max_requests} requests per {self.window_seconds:g} s")
+            )
+        identical = [t for t, r in self._sent if r == request]
+        if identical:
+            gap = self.identical_gap_seconds
+            waits.append((identical[-1] + gap - now, f"no identical request within {gap:g} s"))
+        same = [
+            t
+            for t, r in self._sent
+            if (r.contract, r.what_to_show) == (request.contract, request.what_to_show)
+            and t > now - self.same_contract_window_seconds
+        ]
+        if len(same) >= self.max_same_contract:
+            oldest = same[-self.max_same_contract]
+            waits.append(
+                (
+                    oldest + self.same_contract_window_seconds - now,
+                    f"{self.max_same_contract} requests per contract per {self.same_contract_window_seconds:g} s",
+                )
+            )
+        seconds, rule = max(waits)
+        return max(seconds, 0.0), rule
+
+    async def acquire(self, request: BarRequest) -> float:
+        """Wait until `request` may go, record it as sent and return the seconds waited."""
+        waited = 0.0
+        while (need := self.wait_needed(request))[0] > 0:
+            log.info("IB pacing: waiting %.1f s (%s)", need[0], need[1])
+            await self.clock.sleep(need[0])
+            waited += need[0]
+        self._sent.append((self.clock.now(), request))
+        return waited
+
+    def back_off(self, seconds: float) -> None:
+        """After a pacing violation: send nothing for `seconds`."""
+        self._blocked_until = max(self._blocked_until, self.clock.now() + seconds)
+
+    def _forget_before(self, horizon: float) -> None:
+        while self._sent and self._sent[0][0] <= horizon:
+            self._sent.popleft()
+
+
+# ---------------------------------------------------------------- the source
+
+
+class IbkrSource:
+    """Bars of the configured universe from IB, one symbol at a time, over the dates
+    [start, end] taken in UTC (end inclusive; without end, up to the last completed bar)."""
+
+    def __init__(
+        self,
+        settings: IbkrConfig,
+        universe: list[str],
+        start: date | None,
+        end: date | None,
+        *,
+        clock: Clock | None = None,
+    ):
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"data.start {start} is after data.end {end}")
+        self.settings = settings
+        self.universe = universe
+        self.start = start
+        self.end = end
+        self.clock = clock or MonotonicClock()
+        # One limiter for the source's lifetime: IB's pacing counts every request, across symbols.
+        self.limiter = PacingLimiter.from_config(settings, self.clock)
+
+    def symbols(self) -> list[str]:
+        if not self.universe:
+            raise ValueError(
+                "data.symbols is empty: the IBKR source does not list symbols, so name them in the "
+                "experiment config (e.g. data.symbols: [AAPL, MSFT]; [BTC] for crypto, [EUR.USD] for forex)"
+            )
+        return sorted(self.universe)
+
+    def origin(self, symbol: str) -> str:
+        s = self.settings
+        ib_symbol, currency = split_symbol(symbol, s.sec_type, s.currency)
+        rth = "RTH" if s.use_rth else "all hours"
+        return f"ibkr:{ib_symbol} {s.sec_type} {s.venue} {currency} {s.bar_size} {s.what_to_show} {rth}"
+
+    def read_raw(self, symbol: str) -> pl.DataFrame:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.read_raw_async(symbol))
+        raise RuntimeError(
+            "IbkrSource.read_raw was called inside a running event loop (a notebook or async code); "
+            "use `await source.read_raw_async(symbol)` there instead"
+        )
+
+    async def read_raw_async(self, symbol: str) -> pl.DataFrame:
+        from foxml_dagster.config import ColumnMap
+        from foxml_dagster.data.raw import to_raw_bars
+
+        start, end = self.window()
+        fetch = _Fetch(self, symbol)
+        try:
+            bars = await fetch.all_chunks(plan_chunks(start, end, self.settings.bar_size))
+        finally:
+            fetch.disconnect()
+        frame = _bars_as_text(bars, start, end, self.settings.what_to_show in NO_VOLUME_SHOWS)
+        return to_raw_bars(frame, ColumnMap(), origin=self.origin(symbol), symbol=symbol)
+
+    def window(self) -> tuple[datetime, datetime]:
+        """[start, end) in UTC: whole dates, or up to the open of the bar now forming."""
+        if self.start is None:
+            raise ValueError(
+                "data.start is not set: IBKR needs the first date to fetch (e.g. data.start: 2024-01-02 in "
+                "the experiment config; data.end defaults to the last completed bar)"
+            )
+        start = datetime.combine(self.start, datetime.min.time(), UTC)
+        if self.end is not None:
+            return start, datetime.combine(self.end + _DAY, datetime.min.time(), UTC)
+        now = datetime.now(UTC)
+        length = BAR_LENGTH[self.settings.bar_size]
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        return start, epoch + ((now - epoch) // length) * length
+
+
+class _Fetch:
+    """One symbol's requests over one (re)connected IB client, with the retries the config allows."""
+
+    def __init__(self, source: IbkrSource, symbol: str):
+        self.source = source
+        self.settings = source.settings
+        self.symbol = symbol
+        self.contract = make_contract(source.settings, symbol)
+        self.ib: IB | None = None
+        self.reconnects_left = source.settings.reconnect_attempts
+        self.pacing_retries_left = source.settings.pacing_violation_retries
+
+    async def all_chunks(self, chunk_ends: list[datetime]) -> list[BarData]:
+        bars: list[BarData] = []
+        index = 0
+        while index < len(chunk_ends):
+            chunk = await self._one_chunk(chunk_ends[index])
+            if chunk is None:  # a retry of the same chunk was arranged
+                continue
+            bars.extend(chunk)
+            index += 1
+        return bars
+
+    async def _one_chunk(self, chunk_end: datetime) -> list[BarData] | None:
+        from ib_async import RequestError, util
+
+        s = self.settings
+        duration = duration_text(MAX_SPAN[s.bar_size])
+        request = BarRequest(
+            contract=self.source.origin(self.symbol),
+            end=util.formatIBDatetime(chunk_end),
+            duration=duration,
+            bar_size=s.bar_size,
+            what_to_show=s.what_to_show,
+            use_rth=s.use_rth,
+        )
+        try:
+            ib = await self._connected()
+            await self.source.limiter.acquire(request)
+            call = ib.reqHistoricalDataAsync(
+                self.contract, chunk_end, duration, s.bar_size, s.what_to_show, s.use_rth, formatDate=2, timeout=0
+            )
+            return list(await asyncio.wait_for(call, s.timeout))
+        except RequestError as exc:
+            return self._after_refusal(exc, request)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            await self._after_connection_trouble(exc, request)
+            return None
+
+    def _after_refusal(self, exc: RequestError, request: BarRequest) -> list[BarData] | None:
+        s = self.settings
+        text = exc.message.lower()
+        if exc.code == PACING_VIOLATION and "pacing violation" in text:
+            if self.pacing_retries_left == 0:
+                raise IbkrError(
+                    f"{self.source.origin(self.symbol)}: IB kept reporting pacing violations after "
+                    f"{s.pacing_violation_retries} waits of {s.pacing_violation_wait_seconds:g} s; another client "
+                    "may be using the same IB account's data allowance: wait and retry, or lower "
+                    "data.ibkr.max_requests_per_10_minutes / raise pacing_violation_wait_seconds",
+                    code=exc.code,
+                ) from exc
+            self.pacing_retries_left -= 1
+            log.warning("IB pacing violation on %s; waiting %g s", request, s.pacing_violation_wait_seconds)
+            self.source.limiter.back_off(s.pacing_violation_wait_seconds)
+            return None
+        if exc.code == PACING_VIOLATION and "no data" in text:
+            return []  # a window with no trading (a weekend, a holiday, before the listing)
+        hint = _HINTS.get(exc.code, "check the data.ibkr settings and the symbol")
+        raise IbkrError(
+            f"IB refused bars for symbol {self.symbol!r} (contract {self._describe_contract()}, {s.bar_size} "
+            f"{s.what_to_show}, {request.duration} ending {request.end}): error {exc.code}: {exc.message}; {hint}",
+            code=exc.code,
+        ) from exc
+
+    async def _after_connection_trouble(self, exc: BaseException, request: BarRequest) -> None:
+        s = self.settings
+        self.disconnect()
+        what = "timed out" if isinstance(exc, TimeoutError) else f"failed ({exc!r})"
+        if self.reconnects_left == 0:
+            raise IbkrConnectionError(
+                f"{self.source.origin(self.symbol)}: the connection to TWS / IB Gateway at {s.host}:{s.port} "
+                f"{what} and {s.reconnect_attempts} reconnect attempt(s) did not help (last request: "
+                f"{request.duration} ending {request.end}). Check that TWS or IB Gateway is running and logged in, "
+                "that its API accepts socket clients on that port (Configure > API > Settings), and that no other "
+                f"program uses client id {s.client_id} (data.ibkr.client_id)"
+            ) from exc
+        self.reconnects_left -= 1
+        log.warning("IB connection %s; reconnecting in %g s", what, s.reconnect_wait_seconds)
+        await self.source.clock.sleep(s.reconnect_wait_seconds)
+
+    async def _connected(self) -> IB:
+        from ib_async import IB
+        from ib_async.ib import StartupFetchNONE
+
+        if self.ib is not None and self.ib.isConnected():
+            return self.ib
+        s = self.settings
+        ib = IB()
+        ib.RaiseRequestErrors = True  # otherwise a refused request looks like an empty answer
+        # readonly and no start-up fetches: a data client needs no orders, executions or accounts.
+        await ib.connectAsync(
+            s.host, s.port, s.client_id, timeout=s.timeout, readonly=True, fetchFields=StartupFetchNONE
+        )
+        self.ib = ib
+        return ib
+
+    def disconnect(self) -> None:
+        if self.ib is not None:
+            self.ib.disconnect()
+            self.ib = None
+
+    def _describe_contract(self) -> str:
+        c = self.contract
+        primary = f" primary {c.primaryExchange}" if c.primaryExchange else ""
+        return f"{c.secType} {c.symbol} {c.currency} on {c.exchange}{primary}"
+
+
+def _bars_as_text(bars: list[BarData], start: datetime, end: datetime, no_volume: bool) -> pl.DataFrame:
+    """IB's bars as text rows inside [start, end), oldest first, each bar once. Chunks are fetched
+    newest first, so where two requests overlap the later-ending request's bar is kept."""
+    import polars as pl
+
+    seen: set[str] = set()
+    rows = []
+    for bar in bars:
+        ts = _timestamp(bar.date)
+        if ts in seen or not start <= datetime.fromisoformat(ts) < end:
+            continue
+        seen.add(ts)
+        volume = "0.0" if no_volume and bar.volume == -1 else str(bar.volume)
+        rows.append((ts, str(bar.open), str(bar.high), str(bar.low), str(bar.close), volume))
+    columns = ("ts", "open", "high", "low", "close", "volume")
+    frame = pl.DataFrame(rows, schema={c: pl.Utf8 for c in columns}, orient="row")
+    return frame.sort("ts")
+
+
+def _timestamp(value: date | datetime) -> str:
+    """ISO text with the offset: intraday in UTC; a daily bar's session date at 00:00 UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return datetime.combine(value, datetime.min.time(), UTC).isoformat()

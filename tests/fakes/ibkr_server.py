@@ -237,7 +237,9 @@ class FakeTws:
         self._drop_countdown: int | None = None
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-tws", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-tws", daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -1,10 +1,10 @@
-"""evaluation: out-of-fold metrics per family, target and fold, and the family comparison."""
+"""evaluation: out-of-fold metrics per family, target, fold and backtest path, and the family comparison."""
 
 import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
-from foxml_dagster.evaluation import score_predictions, sign_strategy_returns
+from foxml_dagster.evaluation import path_summary, score_predictions, sign_strategy_returns
 from foxml_dagster.stats import pbo_cscv
 from resources.home import Experiment
 
@@ -18,7 +18,9 @@ COMPARISON += ["ic_ir", "rank_ic_ir", "sign_sharpe", "sign_hit_rate"]
     kinds={"polars", "parquet"},
     description="Per (family, target, fold) and pooled (fold = -1): log loss, AUC, F1, balanced "
     "accuracy, IC and rank IC with their IR across folds, and the sign strategy after costs "
-    "(backtest.cost_bps). In DuckDB: SELECT * FROM model_scores WHERE fold = -1.",
+    "(backtest.cost_bps). With CPCV, one row per backtest path (fold = -2, path = p) and, on the "
+    "pooled row, the spread across paths (n_paths, path_sharpe_mean/std/min/q25/median/q75/max, "
+    "path_ic_mean/std/min). In DuckDB: SELECT * FROM model_scores WHERE fold = -1.",
 )
 def model_scores(
     context: dg.AssetExecutionContext,
@@ -31,9 +33,16 @@ def model_scores(
         oof_predictions, training_frame, cost_bps=costs.cost_bps, periods_per_year=costs.periods_per_year
     )
     pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
-    context.add_output_metadata(
-        {"comparison": markdown_table(pooled.select(COMPARISON)), **_overfitting(oof_predictions, training_frame)}
-    )
+    metadata = {
+        "comparison": markdown_table(pooled.select(COMPARISON)),
+        **_overfitting(oof_predictions, training_frame),
+    }
+    spread = path_summary(scores)
+    if spread.height and spread["n_paths"].max() > 1:
+        # CPCV: one Sharpe per backtest path; show how far apart the paths land, not one number.
+        metadata["backtest_paths"] = markdown_table(spread.sort("target", "family"))
+        metadata["n_paths"] = int(spread["n_paths"].max())
+    context.add_output_metadata(metadata)
     return scores
 
 

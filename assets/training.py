@@ -14,7 +14,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
-from foxml_dagster.training import TrainingConfig, train_out_of_fold
+from foxml_dagster.training import TrainingConfig, audit_predictions, train_out_of_fold
 from resources.home import Experiment, FoxmlHome
 from resources.ray import RayResource
 
@@ -49,7 +49,8 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             "oof": dg.AssetOut(
                 key=oof_key,
                 kinds={"polars", "parquet"},
-                description=f"{family}: out-of-fold scores (model_id family target fold symbol ts y_true y_score).",
+                description=f"{family}: out-of-fold scores (model_id family target fold symbol ts y_true y_score "
+                "path); with CPCV folds one row per sample and backtest path.",
             ),
         },
         deps=["leakage_report"],
@@ -81,6 +82,13 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             val_fraction=cfg.val_fraction,
             memory_mb=cfg.memory_mb,
         )
+        # Re-derive from the predictions themselves that no model saw the outcome it predicts.
+        problems = audit_predictions(result.oof, folds, training_frame)
+        if problems:
+            raise ValueError(
+                f"{family}: out-of-fold predictions fail their audit; rebuild folds (splits.*) and retrain:\n"
+                + "\n".join(f"- {p}" for p in problems)
+            )
         per_model = {}
         if result.oof.height:
             scores = score_predictions(result.oof, training_frame)
@@ -112,7 +120,12 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
                 "skipped": dg.MetadataValue.md("\n".join(skipped) or "none"),
             },
         )
-        yield dg.Output(result.oof, output_name="oof")
+        paths = ", ".join(f"{t}: {n}" for t, n in result.n_paths.items())
+        yield dg.Output(
+            result.oof,
+            output_name="oof",
+            metadata={"dagster/row_count": result.oof.height, "backtest_paths": paths, "audit": "clean"},
+        )
 
     return train_family
 
@@ -145,7 +158,8 @@ def build_training_assets(config: TrainingConfig) -> list[dg.AssetsDefinition]:
         kinds={"polars", "parquet"},
         ins={f"o_{f}": dg.AssetIn(key=family_keys(f)[1]) for f in families},
         description="Out-of-fold scores of every family: each sample predicted by the model whose "
-        "training folds never saw it (model_id family target fold symbol ts y_true y_score).",
+        "training folds never saw it (model_id family target fold symbol ts y_true y_score path). "
+        "With CPCV each sample has one row per backtest path (path 0.. phi-1); otherwise path = 0.",
     )
     def oof_predictions(**per_family_oof: pl.DataFrame) -> pl.DataFrame:
         frames = [frame for _, frame in sorted(per_family_oof.items())]

@@ -1,8 +1,15 @@
-"""Scores of out-of-fold (or ensemble) predictions, per fold and pooled.
+"""Scores of out-of-fold (or ensemble) predictions, per fold, per backtest path, and pooled.
 
 Every metric is computed on test rows only (the predictions frame holds nothing else), so these
 are out-of-sample numbers. Samples of different symbols at one `ts`, and labels whose horizons
 overlap, are not independent: treat the statistics as rankings between models, not as p-values.
+
+With CPCV predictions (several backtest `path`s per family and target) one number hides how
+much the backtest depends on which models made it, so each path is scored on its own (rows with
+fold = -2 and the path's id) and the pooled row reports the distribution across paths (mean,
+std, min, quartiles, max of the sign strategy's Sharpe; mean, std, min of the IC). The pooled
+row's own metrics are those of the mean prediction over paths (`ensemble.path_mean`): the one
+prediction per sample that the ensemble, signals and backtest use.
 """
 
 from __future__ import annotations
@@ -12,10 +19,22 @@ import math
 import numpy as np
 import polars as pl
 
-__all__ = ["SCORES_SCHEMA", "POOLED_FOLD", "score_predictions", "sign_strategy_returns"]
+from foxml_dagster.ensemble import path_mean
+
+__all__ = [
+    "PATH_FOLD",
+    "PATH_SUMMARY",
+    "POOLED_FOLD",
+    "SCORES_SCHEMA",
+    "path_summary",
+    "score_predictions",
+    "sign_strategy_returns",
+]
 
 #: `fold` value of the rows that pool all folds of a (family, target).
 POOLED_FOLD = -1
+#: `fold` value of the rows that score one CPCV backtest path (its id in `path`).
+PATH_FOLD = -2
 
 #: Probabilities are clipped to [eps, 1 - eps] inside log loss, so one confident miss is finite.
 LOG_LOSS_EPS = 1e-7
@@ -24,6 +43,7 @@ SCORES_SCHEMA: dict[str, pl.DataType] = {
     "family": pl.String(),
     "target": pl.String(),
     "fold": pl.Int32(),
+    "path": pl.Int32(),
     "n": pl.Int64(),
     "base_rate": pl.Float64(),
     "auc": pl.Float64(),
@@ -38,7 +58,21 @@ SCORES_SCHEMA: dict[str, pl.DataType] = {
     "sign_mean_ret": pl.Float64(),
     "sign_sharpe": pl.Float64(),
     "sign_hit_rate": pl.Float64(),
+    "n_paths": pl.Int64(),
+    "path_sharpe_mean": pl.Float64(),
+    "path_sharpe_std": pl.Float64(),
+    "path_sharpe_min": pl.Float64(),
+    "path_sharpe_q25": pl.Float64(),
+    "path_sharpe_median": pl.Float64(),
+    "path_sharpe_q75": pl.Float64(),
+    "path_sharpe_max": pl.Float64(),
+    "path_ic_mean": pl.Float64(),
+    "path_ic_std": pl.Float64(),
+    "path_ic_min": pl.Float64(),
 }
+
+#: The pooled-row columns that describe the spread of outcomes across backtest paths.
+PATH_SUMMARY = [c for c in SCORES_SCHEMA if c == "n_paths" or c.startswith("path_")]
 
 
 def score_predictions(
@@ -48,7 +82,15 @@ def score_predictions(
     cost_bps: float = 0.0,
     periods_per_year: int = 252,
 ) -> pl.DataFrame:
-    """One row per (family, target, fold), plus one per (family, target) with fold = -1 (pooled).
+    """One row per (family, target, fold), per CPCV path, and one per (family, target) pooled.
+
+    Row kinds: fold >= 0 scores one fold (split); fold = -2 with `path` = p scores backtest path
+    p (CPCV only: each path holds every tested sample once); fold = -1 is the pooled row. For
+    K-fold and walk-forward (one path) the pooled row scores every prediction, as before; for
+    CPCV it scores the mean prediction over paths (one per sample) and its `n_paths`, `path_*`
+    columns give the distribution of the per-path sign Sharpe and IC. `path` is null except on
+    path rows; `n_paths` and the `path_*` columns are null except on pooled rows (with one path,
+    they describe that single path: std null).
 
     `predictions` follows the predictions contract; the realised return `ret` of each sample is
     joined from `frame` (the training_frame) on (target, symbol, ts). Columns:
@@ -103,20 +145,59 @@ def score_predictions(
         )
 
     rows: list[dict] = []
-    joined = joined.sort("family", "target", "fold", "symbol", "ts")
+    path = pl.col("path").cast(pl.Int32).fill_null(0) if "path" in joined.columns else pl.lit(0, pl.Int32)
+    joined = joined.with_columns(path.alias("path")).sort("family", "target", "fold", "path", "symbol", "ts")
     for (family, target), group in joined.group_by(["family", "target"], maintain_order=True):
-        per_fold = [
-            _score(family, target, int(fold), fold_group, cost_bps, periods_per_year)
-            for (fold,), fold_group in group.group_by(["fold"], maintain_order=True)
-        ]
-        pooled = _score(family, target, POOLED_FOLD, group, cost_bps, periods_per_year)
-        pooled["ic_ir"] = _ir([r["ic"] for r in per_fold])
-        pooled["rank_ic_ir"] = _ir([r["rank_ic"] for r in per_fold])
-        rows += [*per_fold, pooled]
+        rows += _score_group(family, target, group, cost_bps, periods_per_year)
 
     if not rows:
         return pl.DataFrame(schema=SCORES_SCHEMA)
-    return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold")
+    return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold", "path")
+
+
+def _score_group(family: str, target: str, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> list[dict]:
+    """Per-fold, per-path and pooled rows of one (family, target); see `score_predictions`."""
+
+    def score(fold: int, part: pl.DataFrame) -> dict:
+        return _score(family, target, fold, part, cost_bps, periods_per_year)
+
+    folded = group.filter(pl.col("fold").is_not_null())
+    per_fold = [score(int(fold), part) for (fold,), part in folded.group_by(["fold"], maintain_order=True)]
+    per_path = []
+    if group.get_column("path").n_unique() > 1:
+        per_path = [
+            {**score(PATH_FOLD, part), "path": int(p)} for (p,), part in group.group_by(["path"], maintain_order=True)
+        ]
+        # The pooled row scores what downstream trades: one prediction per sample.
+        realised = group.select("symbol", "ts", "ret").unique(["symbol", "ts"])
+        pooled = score(POOLED_FOLD, path_mean(group.drop("ret")).join(realised, on=["symbol", "ts"]))
+    else:
+        pooled = score(POOLED_FOLD, group)
+    pooled["ic_ir"] = _ir([r["ic"] for r in per_fold])
+    pooled["rank_ic_ir"] = _ir([r["rank_ic"] for r in per_fold])
+    pooled.update(_path_distribution(per_path or [pooled]))
+    return [*per_fold, *per_path, pooled]
+
+
+def path_summary(scores: pl.DataFrame) -> pl.DataFrame:
+    """The pooled rows' spread across backtest paths: family, target, n_paths and the path_* columns."""
+    return scores.filter(pl.col("fold") == POOLED_FOLD).select("family", "target", *PATH_SUMMARY)
+
+
+def _path_distribution(per_path: list[dict]) -> dict:
+    """n_paths and the spread of the sign Sharpe and IC over the paths' rows (nulls skipped)."""
+    sharpe = np.array([r["sign_sharpe"] for r in per_path if r["sign_sharpe"] is not None], dtype=np.float64)
+    ic = np.array([r["ic"] for r in per_path if r["ic"] is not None], dtype=np.float64)
+    out: dict = {"n_paths": len(per_path)}
+    quantiles = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
+    for name, q in quantiles.items():
+        out[f"path_sharpe_{name}"] = float(np.quantile(sharpe, q)) if len(sharpe) else None
+    out["path_sharpe_mean"] = float(sharpe.mean()) if len(sharpe) else None
+    out["path_sharpe_std"] = float(sharpe.std(ddof=1)) if len(sharpe) > 1 else None
+    out["path_ic_mean"] = float(ic.mean()) if len(ic) else None
+    out["path_ic_std"] = float(ic.std(ddof=1)) if len(ic) > 1 else None
+    out["path_ic_min"] = float(ic.min()) if len(ic) else None
+    return out
 
 
 def sign_strategy_returns(predictions: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
@@ -124,11 +205,13 @@ def sign_strategy_returns(predictions: pl.DataFrame, frame: pl.DataFrame) -> pl.
     of sign(y_score - 0.5) * realised return, 0 where a strategy has no prediction at that ts.
 
     This is the T x N matrix that the probability of backtest overfitting (stats.pbo_cscv) needs
-    to judge picking the best family/target combination by its in-sample Sharpe.
+    to judge picking the best family/target combination by its in-sample Sharpe. CPCV
+    predictions are first averaged over paths (`ensemble.path_mean`), so each sample counts once.
     """
     realised = frame.select("target", "symbol", "ts", "ret")
     per_ts = (
-        predictions.join(realised, on=["target", "symbol", "ts"], how="inner")
+        path_mean(predictions)
+        .join(realised, on=["target", "symbol", "ts"], how="inner")
         .with_columns(
             pl.format("{}:{}", "family", "target").alias("strategy"),
             ((pl.col("y_score") - 0.5).sign() * pl.col("ret")).alias("pnl"),
@@ -170,6 +253,7 @@ def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: f
         "family": family,
         "target": target,
         "fold": fold,
+        "path": None,
         "n": n,
         "base_rate": float(np.mean(y)),
         "auc": auc,

@@ -15,10 +15,13 @@ live inside the models. Modules:
 - tasks: `fit_fold`, one (family, fold) unit of work;
 - runner: in-process or Ray execution of those tasks;
 - oof: `train_out_of_fold`, which ties them together;
+- cpcv: backtest paths of the predictions (CPCV tests a sample once per path) and
+  `audit_predictions`, which re-checks a finished run for predictions that saw their sample;
 - manifest: what a training run wrote, so it can be reproduced.
 """
 
 from foxml_dagster.training.config import FamilySpec, TrainingConfig, resolve_family
+from foxml_dagster.training.cpcv import PredictionProblem, audit_predictions, check_test_paths
 from foxml_dagster.training.data import carve_validation
 from foxml_dagster.training.oof import (
     PREDICTIONS_SCHEMA,
@@ -35,10 +38,13 @@ __all__ = [
     "FamilySpec",
     "FittedModel",
     "InProcessRunner",
+    "PredictionProblem",
     "RayRunner",
     "TrainingConfig",
     "TrainingResult",
+    "audit_predictions",
     "carve_validation",
+    "check_test_paths",
     "fold_matrix",
     "model_id_for",
     "resolve_family",

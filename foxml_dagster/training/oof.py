@@ -9,7 +9,9 @@ Models are binary classifiers of "label == 1" (an up move), so y = 1 where label
 Each model sees only its fold's train rows; any scaling lives inside the model (see
 `foxml_dagster.models`), so nothing about the test rows reaches the fit. The result's `oof`
 frame follows the predictions contract: model_id, family, target, fold, symbol, ts, y_true,
-y_score.
+y_score, plus `path`: the backtest path of the prediction (0 for K-fold and walk-forward; with
+CPCV folds each sample is predicted once per path, by the split that tests it on that path; see
+`training.cpcv`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import polars as pl
 
 from foxml_dagster.models import ModelFamily, get_family
 from foxml_dagster.training.config import FamilySpec, resolve_family
+from foxml_dagster.training.cpcv import check_test_paths, with_test_paths
 from foxml_dagster.training.data import TargetPanel, build_panel, fold_rows
 from foxml_dagster.training.runner import Call, InProcessRunner
 from foxml_dagster.training.tasks import FitTask, fit_fold
@@ -46,6 +49,7 @@ PREDICTIONS_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
     "y_true": pl.Int8(),
     "y_score": pl.Float64(),
+    "path": pl.Int32(),
 }
 
 
@@ -89,6 +93,7 @@ class TrainingResult:
     skipped: list[tuple[str, str, int, str]] = field(default_factory=list)
     specs: dict[str, FamilySpec] = field(default_factory=dict)
     data_hashes: dict[str, str] = field(default_factory=dict)  # target -> sha256 of its inputs
+    n_paths: dict[str, int] = field(default_factory=dict)  # target -> backtest paths (1 unless CPCV)
 
 
 def fold_matrix(
@@ -137,7 +142,9 @@ def train_out_of_fold(
 
     Args:
         frame: the training_frame (long format, one row per sample and target).
-        folds: the folds frame; rows with role other than "train"/"test" are ignored.
+        folds: the folds frame; rows with role other than "train"/"test" are ignored. Each
+            sample is tested once (K-fold, walk-forward) or once per backtest `path` (CPCV:
+            the folds of `splits.combinatorial_purged`); anything else is refused before training.
         feature_columns: the feature columns to use, in this order.
         families: family name -> parameters (e.g. {"lightgbm": {}, "logistic": {"C": 0.5}}), or
             name -> a resolved `FamilySpec` (TrainingConfig.resolved_families()). A plain mapping
@@ -152,8 +159,9 @@ def train_out_of_fold(
         memory_mb: per-task memory budget for families whose resources do not set one.
 
     A (target, family, fold) with no train rows or no test rows is skipped and reported in
-    `result.skipped`, not raised. A fold whose train rows hold a single class gives a constant
-    model (see `ModelFamily`) rather than an error.
+    `result.skipped`, not raised (with CPCV its samples then miss that path's prediction). A
+    fold whose train rows hold a single class gives a constant model (see `ModelFamily`) rather
+    than an error.
     """
     feature_columns = list(feature_columns)
     _validate_frame(frame, feature_columns)
@@ -185,8 +193,8 @@ def train_out_of_fold(
             "rebuild the folds asset for these targets or pass targets=[...]"
         )
 
-    folds = folds.filter(pl.col("role").is_in(["train", "test"]) & pl.col("target").is_in(targets))
-    _check_single_test_fold(folds)
+    folds = with_test_paths(folds.filter(pl.col("role").is_in(["train", "test"]) & pl.col("target").is_in(targets)))
+    n_paths = check_test_paths(folds)
 
     skipped: list[tuple[str, str, int, str]] = []
     calls: list[Call] = []
@@ -254,16 +262,23 @@ def train_out_of_fold(
                     "y_true": panel.y[test].astype(np.int8),
                     "y_score": outcome.y_score,
                 },
-                schema=PREDICTIONS_SCHEMA,
             )
         )
 
-    oof = (
-        pl.concat(predictions, how="vertical").sort("model_id", "symbol", "ts")
-        if predictions
-        else pl.DataFrame(schema=PREDICTIONS_SCHEMA)
+    oof = pl.DataFrame(schema=PREDICTIONS_SCHEMA)
+    if predictions:
+        # Each (fold, sample) is tested once, so this join only labels rows with their path.
+        paths = folds.filter(pl.col("role") == "test").select("target", "fold", "symbol", "ts", "path")
+        oof = (
+            pl.concat(predictions, how="vertical")
+            .join(paths, on=["target", "fold", "symbol", "ts"], how="left")
+            .select(list(PREDICTIONS_SCHEMA))
+            .cast(PREDICTIONS_SCHEMA)  # type: ignore[arg-type]
+            .sort("model_id", "symbol", "ts")
+        )
+    return TrainingResult(
+        models=models, oof=oof, skipped=skipped, specs=specs, data_hashes=data_hashes, n_paths=n_paths
     )
-    return TrainingResult(models=models, oof=oof, skipped=skipped, specs=specs, data_hashes=data_hashes)
 
 
 def _plain_spec(name: str, block: Mapping[str, Any], memory_mb: float | None) -> FamilySpec:
@@ -326,15 +341,3 @@ def _validate_folds(folds: pl.DataFrame) -> None:
     n_dup = folds.height - folds.select("target", "fold", "symbol", "ts").n_unique()
     if n_dup:
         raise ValueError(f"folds: {n_dup} duplicate (target, fold, symbol, ts) rows; a sample has one role per fold")
-
-
-def _check_single_test_fold(folds: pl.DataFrame) -> None:
-    """Each sample is a test sample in at most one fold, so it gets one out-of-fold prediction."""
-    test = folds.filter(pl.col("role") == "test")
-    n_dup = test.height - test.select("target", "symbol", "ts").n_unique()
-    if n_dup:
-        raise ValueError(
-            f"folds: {n_dup} samples are test samples in more than one fold; out-of-fold training needs "
-            "one test fold per sample, so set splits.method to purged_kfold or walk_forward (training on "
-            "combinatorial purged CV paths is not supported yet)"
-        )

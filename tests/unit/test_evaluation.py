@@ -181,3 +181,39 @@ def test_sign_strategy_returns_average_symbols_per_ts_and_fill_missing_with_zero
     assert wide.columns == ["ts", "a:t", "b:t"]
     assert wide["a:t"].to_list() == pytest.approx([(0.02 - 0.04) / 2, -0.01])
     assert wide["b:t"].to_list() == pytest.approx([-0.02, 0.0])
+
+
+def test_cpcv_paths_are_scored_one_by_one_and_pooled_on_their_mean_by_hand() -> None:
+    from foxml_dagster.evaluation import PATH_FOLD, path_summary
+
+    rets = [0.02, -0.01, -0.01, 0.03]
+    # Two backtest paths over the same four samples, from folds 0/1 (path 0) and 2/3 (path 1).
+    p0, frame = case([0.7, 0.2, 0.6, 0.4], [1, 0, 0, 1], rets, folds=[0, 0, 1, 1])
+    p1, _ = case([0.8, 0.4, 0.3, 0.45], [1, 0, 0, 1], rets, folds=[2, 3, 2, 3])
+    preds = pl.concat([p0.with_columns(path=pl.lit(0, pl.Int32)), p1.with_columns(path=pl.lit(1, pl.Int32))])
+    out = score_predictions(preds, frame, periods_per_year=1)
+    assert out.filter(pl.col("fold") >= 0).height == 4
+    paths = out.filter(pl.col("fold") == PATH_FOLD).sort("path")
+    assert paths["path"].to_list() == [0, 1] and paths["n"].to_list() == [4, 4]
+    s0 = np.array([0.02, 0.01, -0.01, -0.03])  # sign(score - 0.5) * ret on path 0
+    s1 = np.array([0.02, 0.01, 0.01, -0.03])
+    sharpes = [s.mean() / s.std(ddof=1) for s in (s0, s1)]
+    assert paths["sign_sharpe"].to_list() == pytest.approx(sharpes)
+    pooled = out.filter(pl.col("fold") == POOLED_FOLD).row(0, named=True)
+    assert pooled["n"] == 4 and pooled["n_paths"] == 2 and pooled["path"] is None
+    assert pooled["path_sharpe_mean"] == pytest.approx(np.mean(sharpes))
+    assert pooled["path_sharpe_std"] == pytest.approx(np.std(sharpes, ddof=1))
+    assert (pooled["path_sharpe_min"], pooled["path_sharpe_max"]) == pytest.approx((min(sharpes), max(sharpes)))
+    # Pooled metrics are those of the mean over paths: 0.75, 0.3, 0.45, 0.425.
+    mean = np.array([0.02, 0.01, 0.01, -0.03])
+    assert pooled["sign_mean_ret"] == pytest.approx(mean.mean())
+    assert path_summary(out)["n_paths"].to_list() == [2]
+
+
+def test_kfold_pooled_row_describes_its_single_path() -> None:
+    preds, frame = case([0.7, 0.2, 0.6, 0.4], [1, 0, 0, 1], [0.02, -0.01, -0.01, 0.03], folds=[0, 0, 1, 1])
+    out = score_predictions(preds, frame)
+    assert out["path"].null_count() == out.height
+    pooled = out.filter(pl.col("fold") == POOLED_FOLD).row(0, named=True)
+    assert pooled["n_paths"] == 1 and pooled["path_sharpe_mean"] == pooled["sign_sharpe"]
+    assert pooled["path_sharpe_std"] is None

@@ -15,6 +15,9 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from foxml_dagster.backtest import BacktestConfig
+from foxml_dagster.data.alpaca import AlpacaConfig
+from foxml_dagster.data.raw import ColumnMap
+from foxml_dagster.data.sessions import SessionsConfig
 from foxml_dagster.execution import ExecutionConfig
 from foxml_dagster.features.registry import FeaturesConfig
 from foxml_dagster.labels import LabelsConfig
@@ -30,19 +33,6 @@ DEFAULT_CONFIG = REPO_ROOT / "configs" / "experiment.yaml"
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used, with the file and field named."""
-
-
-class ColumnMap(Settings):
-    """Source column name for each canonical bar column."""
-
-    symbol: str | None = "symbol"
-    ts: str = "ts"
-    open: str = "open"
-    high: str = "high"
-    low: str = "low"
-    close: str = "close"
-    volume: str = "volume"
-    adj_close: str | None = None
 
 
 class SyntheticConfig(Settings):
@@ -65,7 +55,7 @@ class SyntheticConfig(Settings):
 
 
 class DataConfig(Settings):
-    source: Literal["sample", "files", "synthetic"] = "sample"
+    source: Literal["sample", "files", "synthetic", "alpaca", "ibkr"] = "sample"
     symbols: list[str] = Field(default_factory=list)
     landing_dir: str = "landing"
     timezone: str | None = None
@@ -73,7 +63,11 @@ class DataConfig(Settings):
     start: date | None = None
     end: date | None = None
     columns: ColumnMap = ColumnMap()
+    sessions: SessionsConfig = SessionsConfig()
+    volume_spike_factor: float = Field(default=50.0, gt=1)  # warn when volume > factor x trailing median
+    memory_budget_mb: int = Field(default=2048, ge=64)  # ingest and normalize work in symbol batches fitting it
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> DataConfig:

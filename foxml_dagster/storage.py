@@ -54,12 +54,22 @@ def write_text_atomic(text: str, path: Path) -> Path:
 
 
 def read_parquet_files(paths: list[Path]) -> pl.DataFrame:
+    _check_present(paths)
+    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
+
+
+def scan_parquet_files(paths: list[Path]) -> pl.LazyFrame:
+    """A lazy scan of the files: a filter on a partition column then reads only matching files."""
+    _check_present(paths)
+    return pl.concat([pl.scan_parquet(p) for p in paths], how="diagonal_relaxed")
+
+
+def _check_present(paths: list[Path]) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"lake files missing (materialize the upstream asset first): {missing[:5]}")
     if not paths:
         raise FileNotFoundError("no lake files to read")
-    return pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")
 
 
 @contextmanager

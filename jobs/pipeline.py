@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.partitions import range_tags, symbol_partitions
 
-PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "features", "labels")
+PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "bars_coverage", "features", "labels")
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",

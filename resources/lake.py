@@ -8,15 +8,41 @@ is replaced atomically. After each write the asset's DuckDB view is (re)created.
 Keys with a prefix (`oof_predictions/lightgbm`) are stored and viewed under their full path
 joined with "__" (folder `oof_predictions__lightgbm`, view `oof_predictions__lightgbm`): the last
 element alone would make `trained_models/lightgbm` and `oof_predictions/lightgbm` collide.
+
+Large per-symbol stages stream: they return `FrameBatches` (frames made one symbol batch at a
+time) and downstream stages may take their input as a `pl.LazyFrame` (a scan of the partition
+files), so no step holds the whole panel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
 import dagster as dg
 import polars as pl
 
-from foxml_dagster.storage import partition_file, read_parquet_files, register_view, write_parquet_atomic
+from foxml_dagster.storage import (
+    partition_file,
+    read_parquet_files,
+    register_view,
+    scan_parquet_files,
+    write_parquet_atomic,
+)
 from resources.home import FoxmlHome
+
+
+@dataclass
+class FrameBatches:
+    """An asset output produced lazily, batch by batch; a partition's rows are all in one batch.
+
+    The IO manager writes each batch's partitions as it arrives and then lets it go.
+    """
+
+    batches: Iterable[pl.DataFrame]
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        return iter(self.batches)
 
 
 def asset_name(asset_key: dg.AssetKey) -> str:
@@ -32,46 +58,70 @@ class LakeIOManager(dg.ConfigurableIOManager):
         name = asset_name(asset_key)
         return self.home.layout.lake / self.groups.get(name, "misc") / name
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | FrameBatches | None) -> None:
         if obj is None:
             return
-        if not isinstance(obj, pl.DataFrame):
-            raise TypeError(
-                f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}"
-            )
+        name = context.asset_key.to_user_string()
+        if not isinstance(obj, pl.DataFrame | FrameBatches):
+            raise TypeError(f"{name}: expected a polars DataFrame or FrameBatches, got {type(obj).__name__}")
         folder = self._folder(context.asset_key)
-        if context.has_asset_partitions:
-            column = context.definition_metadata.get("partition_column", "symbol")
-            keys = set(context.asset_partition_keys)
-            stray = (
-                obj.filter(~pl.col(column).is_in(list(keys)))[column].unique().to_list()
-                if column in obj.columns
-                else []
-            )
-            if column not in obj.columns or stray:
-                raise ValueError(
-                    f"{context.asset_key.to_user_string()}: output must carry a '{column}' column whose "
-                    f"values are this run's partitions {sorted(keys)}; found {stray or 'no such column'}"
-                )
-            for key in sorted(keys):
-                write_parquet_atomic(obj.filter(pl.col(column) == key), partition_file(folder, key))
+        if not context.has_asset_partitions:
+            frame = obj if isinstance(obj, pl.DataFrame) else pl.concat(list(obj))
+            write_parquet_atomic(frame, partition_file(folder, None))
+            rows, schema = frame.height, frame.schema
         else:
-            write_parquet_atomic(obj, partition_file(folder, None))
+            column = context.definition_metadata.get("partition_column", "symbol")
+            batches = [obj] if isinstance(obj, pl.DataFrame) else obj
+            rows, schema = self._write_partitions(name, folder, column, set(context.asset_partition_keys), batches)
         register_view(self.home.layout.catalog, asset_name(context.asset_key), folder)
         context.add_output_metadata(
             {
-                "dagster/row_count": obj.height,
+                "dagster/row_count": rows,
                 "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(name, str(dtype)) for name, dtype in obj.schema.items()]
+                    columns=[dg.TableColumn(col, str(dtype)) for col, dtype in (schema or {}).items()]
                 ),
                 "lake_path": dg.MetadataValue.path(str(folder)),
             }
         )
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+    def _write_partitions(
+        self, name: str, folder, column: str, keys: set[str], batches: Iterable[pl.DataFrame]
+    ) -> tuple[int, pl.Schema | None]:
+        """Write each partition's rows; a partition with no rows gets an empty file (a re-run
+        must replace what an earlier run wrote)."""
+        written: set[str] = set()
+        rows, schema = 0, None
+        for batch in batches:
+            stray = (
+                batch.filter(~pl.col(column).is_in(list(keys)))[column].unique().to_list()
+                if column in batch.columns
+                else []
+            )
+            if column not in batch.columns or stray:
+                raise ValueError(
+                    f"{name}: output must carry a '{column}' column whose values are this run's "
+                    f"partitions {sorted(keys)}; found {stray or 'no such column'}"
+                )
+            present = set(batch[column].unique().to_list())
+            if present & written:
+                raise ValueError(f"{name}: partitions {sorted(present & written)} arrived in more than one batch")
+            for key in sorted(present):
+                write_parquet_atomic(batch.filter(pl.col(column) == key), partition_file(folder, key))
+            written |= present
+            rows, schema = rows + batch.height, schema or batch.schema
+        if schema is not None:
+            for key in sorted(keys - written):
+                write_parquet_atomic(pl.DataFrame(schema=schema), partition_file(folder, key))
+        return rows, schema
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
+        """The partitions this step reads, as a frame; as a lazy scan when the input is typed
+        `pl.LazyFrame` (the step then collects one symbol batch at a time)."""
         folder = self._folder(context.asset_key)
         if context.has_asset_partitions:
             paths = [partition_file(folder, key) for key in sorted(context.asset_partition_keys)]
         else:
             paths = [partition_file(folder, None)]
+        if context.dagster_type.typing_type is pl.LazyFrame:
+            return scan_parquet_files(paths)
         return read_parquet_files(paths)

@@ -1,4 +1,5 @@
-"""Market-data sources: the bundled real sample, a landing folder of files, synthetic bars.
+"""Market-data sources: the bundled real sample, a landing folder of files, synthetic bars, Alpaca
+and Interactive Brokers (their clients live in foxml_dagster/data/alpaca.py and ibkr.py).
 
 A source lists the symbols it has and returns one symbol's rows as raw bars (text values, see
 foxml_dagster.data.raw). Adding a source: implement `symbols()` and `read_raw(symbol)` and
@@ -16,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from foxml_dagster.config import ColumnMap, DataConfig, SyntheticConfig
+from foxml_dagster.data.alpaca import AlpacaSource
 from foxml_dagster.data.raw import SourceFormatError, empty_raw_bars, to_raw_bars
 from foxml_dagster.data.synthetic import symbol_names, synthetic_bars
 from resources.home import Experiment, FoxmlHome
@@ -126,6 +128,8 @@ def make_source(data: DataConfig, home_root: Path) -> BarSource:
         return SampleSource(data.columns, data.symbols)
     if data.source == "synthetic":
         return SyntheticSource(data.synthetic, data.symbols)
+    if data.source == "alpaca":
+        return AlpacaSource(data.alpaca, data.symbols, data.start, data.end)
     folder = Path(data.landing_dir)
     return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
 

@@ -8,11 +8,29 @@ from __future__ import annotations
 
 import polars as pl
 
-from foxml_dagster.config import ColumnMap
+from foxml_dagster.settings import Settings
 
 BAR_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-RAW_COLUMNS = ("symbol", "ts", *BAR_VALUE_COLUMNS, "adj_close", "origin", "source_row")
+# Optional: an adjusted close, or corporate actions on their ex-date (split ratio: new shares per
+# old share, 2 for a 2-for-1 split; dividend: cash per share).
+ADJUSTMENT_COLUMNS = ("adj_close", "split_ratio", "dividend")
+RAW_COLUMNS = ("symbol", "ts", *BAR_VALUE_COLUMNS, *ADJUSTMENT_COLUMNS, "origin", "source_row")
 RAW_SCHEMA = {name: pl.Utf8 for name in RAW_COLUMNS} | {"source_row": pl.Int64}
+
+
+class ColumnMap(Settings):
+    """Source column name for each canonical bar column."""
+
+    symbol: str | None = "symbol"
+    ts: str = "ts"
+    open: str = "open"
+    high: str = "high"
+    low: str = "low"
+    close: str = "close"
+    volume: str = "volume"
+    adj_close: str | None = None
+    split_ratio: str | None = None
+    dividend: str | None = None
 
 
 class SourceFormatError(ValueError):
@@ -29,11 +47,10 @@ def to_raw_bars(frame: pl.DataFrame, columns: ColumnMap, *, origin: str, symbol:
     if symbol is not None and (wanted["symbol"] is None or wanted["symbol"] not in frame.columns):
         frame = frame.with_columns(pl.lit(symbol).alias("__symbol__"))
         wanted["symbol"] = "__symbol__"
-    optional = {"adj_close"}
     missing = [
         f"'{source}' (for {canonical})"
         for canonical, source in wanted.items()
-        if canonical not in optional and (source is None or source not in frame.columns)
+        if canonical not in ADJUSTMENT_COLUMNS and (source is None or source not in frame.columns)
     ]
     if missing:
         raise SourceFormatError(
@@ -49,7 +66,7 @@ def to_raw_bars(frame: pl.DataFrame, columns: ColumnMap, *, origin: str, symbol:
         frame.with_row_index("source_row", offset=1)
         .select(
             *(expr.alias(name) for name, expr in text.items()),
-            *([] if "adj_close" in text else [pl.lit(None, pl.Utf8).alias("adj_close")]),
+            *(pl.lit(None, pl.Utf8).alias(name) for name in ADJUSTMENT_COLUMNS if name not in text),
             pl.lit(origin).alias("origin"),
             pl.col("source_row").cast(pl.Int64),
         )

@@ -1,9 +1,11 @@
-"""The `bars` data contract as a pandera.polars schema, checked at the asset boundary."""
+"""The raw-bar and `bars` data contracts as pandera.polars schemas, checked at asset boundaries."""
 
 from __future__ import annotations
 
 import pandera.polars as pa
 import polars as pl
+
+from foxml_dagster.data.raw import RAW_SCHEMA
 
 _PRICE = pa.Column(pl.Float64, checks=pa.Check.gt(0), nullable=False)
 
@@ -41,10 +43,24 @@ BARS_CONTRACT = pa.DataFrameSchema(
 )
 
 
-def contract_failures(bars: pl.DataFrame) -> list[str]:
-    """Every violation of the bars contract, one readable line each; empty when it holds."""
+# Raw bars are text by design (normalization parses them); the contract is their layout and
+# traceability: every canonical column present, nothing extra, each row naming its origin and row.
+RAW_CONTRACT = pa.DataFrameSchema(
+    {
+        name: pa.Column(dtype, nullable=name not in ("origin", "source_row"))
+        for name, dtype in RAW_SCHEMA.items()
+        if name != "source_row"
+    }
+    | {"source_row": pa.Column(pl.Int64, checks=pa.Check.ge(1), nullable=False)},
+    strict=True,
+    name="raw_bars",
+)
+
+
+def contract_failures(frame: pl.DataFrame, contract: pa.DataFrameSchema = BARS_CONTRACT) -> list[str]:
+    """Every violation of a contract (bars by default), one readable line each; empty when it holds."""
     try:
-        BARS_CONTRACT.validate(bars, lazy=True)
+        contract.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = exc.failure_cases
         return [

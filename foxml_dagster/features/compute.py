@@ -9,6 +9,7 @@ import polars as pl
 
 from foxml_dagster.features.panel import Panel
 from foxml_dagster.features.registry import FeatureSpec
+from foxml_dagster.memory import rows_within, whole_group_batches
 
 # Float64 arrays alive per row while a batch is computed, besides one per feature: the five
 # input columns and a few temporaries inside a feature (returns, bands, kernel outputs), and
@@ -40,35 +41,15 @@ def feature_batches(
     if bars.height == 0:
         yield _compute(bars, specs)
         return
-    rows_per_batch = _rows_per_batch(len(specs), memory_budget_mb)
-    counts = bars.group_by("symbol", maintain_order=True).len()["len"].to_numpy()
+    bytes_per_row = 8 * (len(specs) + _ARRAYS_PER_ROW_OVERHEAD)
+    max_rows = None if memory_budget_mb is None else rows_within(memory_budget_mb, bytes_per_row)
+    counts = bars.group_by("symbol", maintain_order=True).len()["len"].to_list()
     start = 0
-    for size in _batch_sizes(counts, rows_per_batch):
+    for n_symbols in whole_group_batches(counts, max_rows):
+        size = sum(counts[:n_symbols])
+        counts = counts[n_symbols:]
         yield _compute(bars.slice(start, size), specs)
         start += size
-
-
-def _rows_per_batch(n_features: int, memory_budget_mb: float | None) -> int | None:
-    if memory_budget_mb is None:
-        return None
-    bytes_per_row = 8 * (n_features + _ARRAYS_PER_ROW_OVERHEAD)
-    return max(1, int(memory_budget_mb * 2**20 / bytes_per_row))
-
-
-def _batch_sizes(counts: np.ndarray, rows_per_batch: int | None) -> Iterator[int]:
-    """Row counts of consecutive whole-symbol batches of at most `rows_per_batch` rows (a symbol
-    larger than that is a batch of its own: windows never cross symbols, so it cannot be split)."""
-    if rows_per_batch is None:
-        yield int(counts.sum())
-        return
-    batch = 0
-    for count in counts.tolist():
-        if batch and batch + count > rows_per_batch:
-            yield batch
-            batch = 0
-        batch += count
-    if batch:
-        yield batch
 
 
 def _compute(bars: pl.DataFrame, specs: Sequence[FeatureSpec]) -> pl.DataFrame:

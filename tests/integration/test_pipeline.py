@@ -15,6 +15,7 @@ EVERY_ASSET = {
     "raw_bars",
     "bars",
     "bars_quarantine",
+    "bars_coverage",
     "features",
     "cross_sectional_features",
     "labels",
@@ -67,7 +68,9 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     )
     assert 0.0 <= scores.materialization.metadata["pbo"].value <= 1.0
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"bars_contract": True, "folds_purged_and_embargoed": True, "no_leakage": True}
+    blocking = {"raw_contract", "bars_contract", "folds_purged_and_embargoed", "no_leakage"}
+    assert {name: checks[name] for name in blocking} == dict.fromkeys(blocking, True)
+    assert set(checks) == blocking | {"volume_spikes"}
 
     catalog = home / "catalog.duckdb"
     for name in EVERY_ASSET - {"bars_quarantine"}:

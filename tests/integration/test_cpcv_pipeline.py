@@ -1,0 +1,67 @@
+"""The whole asset graph with `splits.method: cpcv`: training per backtest path through to orders."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+import yaml
+
+from assets.partitions import range_tags, symbol_partitions
+from foxml_dagster.splits import cpcv_counts
+from foxml_dagster.storage import query_catalog
+
+SYMBOLS = ["AAPL", "IBM", "MSFT"]
+N_GROUPS, K_TEST = 4, 2
+
+
+@pytest.fixture
+def cpcv_experiment(small_experiment):
+    """The shared small experiment with CPCV splits instead of purged K-fold."""
+    config = yaml.safe_load(small_experiment.read_text())
+    config["splits"] = {"method": "cpcv", "n_folds": N_GROUPS, "n_test_groups": K_TEST, "embargo_pct": 0.01}
+    small_experiment.write_text(yaml.safe_dump(config))
+    return small_experiment
+
+
+def test_full_pipeline_trains_and_scores_every_cpcv_path(cpcv_experiment, home):
+    from foxml_dagster.definitions import build_definitions
+
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(symbol_partitions.name, SYMBOLS)
+    result = defs.resolve_job_def("full_pipeline").execute_in_process(instance=instance, tags=range_tags(SYMBOLS))
+    assert result.success
+    done = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    assert {"oof_predictions", "model_scores", "ensemble_predictions", "signals", "backtest", "orders"} <= set(done)
+    n_splits, n_paths = cpcv_counts(N_GROUPS, K_TEST)
+    assert done["model_scores"].metadata["n_paths"].value == n_paths
+    assert "path_sharpe_min" in done["model_scores"].metadata["backtest_paths"].value
+
+    catalog = home / "catalog.duckdb"
+    q = lambda sql: query_catalog(catalog, sql)  # noqa: E731
+    models = q("SELECT family, target, count(*) AS n FROM trained_models GROUP BY ALL")
+    assert (models["n"] == n_splits).all()
+    # Each (family, target, path) is one full backtest: every labelled sample exactly once.
+    coverage = q(
+        "WITH per AS (SELECT family, target, path, count(*) AS n, count(DISTINCT (symbol, ts)) AS d "
+        "FROM oof_predictions GROUP BY ALL), "
+        "samples AS (SELECT target, count(*) AS n FROM training_frame GROUP BY ALL) "
+        "SELECT per.*, samples.n AS want FROM per JOIN samples USING (target)"
+    )
+    assert coverage.height == 2 * 2 * n_paths  # families x targets x paths
+    assert (coverage["n"] == coverage["want"]).all() and (coverage["d"] == coverage["want"]).all()
+    leaked = q(
+        "SELECT count(*) AS n FROM oof_predictions p JOIN folds f ON p.target = f.target "
+        "AND p.fold = f.fold AND p.symbol = f.symbol AND p.ts = f.ts WHERE f.role = 'train'"
+    )
+    assert leaked["n"][0] == 0
+    # Downstream sees one prediction per sample: nothing is counted n_paths times.
+    ens = q("SELECT count(*) AS n, count(DISTINCT (target, symbol, ts)) AS d FROM ensemble_predictions")
+    assert ens["n"][0] == ens["d"][0] == q("SELECT count(*) AS n FROM training_frame")["n"][0]
+    signals = q("SELECT count(*) AS n, count(DISTINCT (symbol, ts)) AS d FROM signals")
+    assert signals["n"][0] == signals["d"][0] > 0
+    scores = q("SELECT * FROM model_scores")
+    assert scores.filter(scores["fold"] == -2).height == 2 * 2 * n_paths
+    pooled = scores.filter(scores["fold"] == -1)
+    assert (pooled["n_paths"] == n_paths).all()
+    assert (pooled["path_sharpe_min"] <= pooled["path_sharpe_max"]).all()

@@ -68,7 +68,10 @@ def leakage_report(
     kinds={"polars", "scikit-learn", "parquet"},
     description="Features chosen under the purged folds: near-duplicates dropped (label-free), "
     "then MDI, MDA, clustered MDA over correlated groups, single-feature importance and fold "
-    "stability; selected = positive clustered MDA that helps in enough folds. Reason per feature.",
+    "stability on every target (selection.importance: all_targets), with per-target columns "
+    "(clustered_mda__<t>, stability__<t>, rank__<t>) and a combined ranking by mean rank; "
+    "selected = helps (positive clustered MDA in enough folds) on at least min_target_support of "
+    "the targets. single_target: the same on one target. Reason per feature.",
 )
 def selected_features(
     context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame, folds: pl.DataFrame
@@ -77,11 +80,19 @@ def selected_features(
     table = select_features(
         training_frame, folds, feature_columns(training_frame), cfg.selection, seed=cfg.training.seed
     )
+    combined = "combined_rank" in table.columns
+    order = (
+        table.sort("combined_rank", nulls_last=True)
+        if combined
+        else table.sort("selected", "clustered_mda", descending=True, nulls_last=True)
+    )
+    shown = [c for c in order.columns if not c.startswith(("clustered_mda__", "stability__"))]
     context.add_output_metadata(
         {
             "selected": int(table["selected"].sum()),
             "importance_target": table["importance_target"].drop_nulls().first(),
-            "table": markdown_table(table.sort("selected", "clustered_mda", descending=True, nulls_last=True)),
+            "importance": cfg.selection.importance,
+            "table": markdown_table(order.select(shown)),
         }
     )
     return table

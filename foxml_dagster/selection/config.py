@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from foxml_dagster.settings import Settings
 
@@ -16,7 +18,18 @@ class SelectionConfig(Settings):
     n_estimators: int = Field(64, ge=8)  # trees of the importance forest
     min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help
     min_features: int = Field(3, ge=1)  # never select fewer (best by clustered MDA)
-    target: str | None = None  # the target importance is measured on; default: first barrier target
+    #: all_targets: importance on every target (or `importance_targets`), combined by mean rank;
+    #: single_target: the earlier rule, importance on `target` alone.
+    importance: Literal["all_targets", "single_target"] = "all_targets"
+    importance_targets: list[str] | None = None  # all_targets: which targets; default every target of the run
+    min_target_support: float = Field(0.5, gt=0, le=1)  # all_targets: share of targets a feature must help
+    target: str | None = None  # single_target: the target importance is measured on; default first barrier target
     ranking_families: dict[str, dict] = Field(
         default_factory=lambda: {"logistic": {}, "lightgbm": {"n_estimators": 50, "num_leaves": 7}}
     )
+
+    @model_validator(mode="after")
+    def _targets_listed(self) -> SelectionConfig:
+        if self.importance_targets is not None and not self.importance_targets:
+            raise ValueError("selection.importance_targets is empty; list targets or leave it out for every target")
+        return self

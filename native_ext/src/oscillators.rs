@@ -199,20 +199,20 @@ pub fn mfi(
             }
             let tp = |i: usize| (h[i] + l[i] + c[i]) / 3.0;
             // A change below TA-Lib's zero tolerance (1e-8) is no change: on adjusted prices, equal
-        // typical prices differ by float noise (~1e-14), which must not count as a flow.
-        let flow = |i: usize| {
-            let (now, before) = (tp(i), tp(i - 1));
-            let change = now - before;
-            let money = now * v[i];
-            if talib_is_zero(change) {
-                (0.0, 0.0)
-            } else if change > 0.0 {
-                (money, 0.0)
-            } else {
-                (0.0, money)
-            }
-        };
-        let flows: Vec<(f64, f64)> = (1..len).map(flow).collect(); // flows[k] is bar k + 1
+            // typical prices differ by float noise (~1e-14), which must not count as a flow.
+            let flow = |i: usize| {
+                let (now, before) = (tp(i), tp(i - 1));
+                let change = now - before;
+                let money = now * v[i];
+                if talib_is_zero(change) {
+                    (0.0, 0.0)
+                } else if change > 0.0 {
+                    (money, 0.0)
+                } else {
+                    (0.0, money)
+                }
+            };
+            let flows: Vec<(f64, f64)> = (1..len).map(flow).collect(); // flows[k] is bar k + 1
             let (mut pos, mut neg) = (0.0, 0.0);
             for (k, &(p, q)) in flows.iter().enumerate() {
                 pos += p;

@@ -51,7 +51,9 @@ pub fn sma_series(values: &[f64], window: usize, out: &mut [f64]) -> bool {
 pub fn std(values: &[f64], offsets: &Offsets, window: usize, ddof: usize, scale: f64) -> Vec<f64> {
     assert!(ddof < window, "ddof must be < window");
     let inv_den = 1.0 / (window - ddof) as f64;
-    map_groups1(values, offsets, |run, out| window_m2(run, window, out, inv_den, scale))
+    map_groups1(values, offsets, |run, out| {
+        window_m2(run, window, out, inv_den, |v| v.sqrt() * scale)
+    })
 }
 
 /// Rolling variance with `window - ddof` in the denominator (`ddof = 0`: TA-Lib `VAR`).
@@ -59,7 +61,7 @@ pub fn var(values: &[f64], offsets: &Offsets, window: usize, ddof: usize) -> Vec
     assert!(ddof < window, "ddof must be < window");
     let inv_den = 1.0 / (window - ddof) as f64;
     map_groups1(values, offsets, |run, out| {
-        window_m2(run, window, out, inv_den, f64::NAN)
+        window_m2(run, window, out, inv_den, |v| v)
     })
 }
 
@@ -153,15 +155,21 @@ fn window_sums(
 const M2_BLOCK: usize = 512;
 
 /// Writes `m2 * inv_den` (sum of squared deviations from the window mean, scaled) for every full
-/// window of one series, NaN before; with a finite `scale`, writes `sqrt(m2 * inv_den) * scale`
-/// instead (the standard deviation, in the same pass over the output). Returns false (output
-/// incomplete) on a non-finite input, which leaves the segment's running sums non-finite.
+/// window of one series, through `finish` (the standard deviation takes its square root there,
+/// in the same pass), NaN before. Returns false (output incomplete) on a non-finite input,
+/// which leaves the segment's running sums non-finite.
 ///
 /// Three passes per block of rows, so only the prefix sums run serially: (1) per-row increments
 /// of `s1` and `s2` (independent, vectorized), (2) their running sums four rows per dependency
 /// step, plus the running peak of `s2`, (3) `m2`, the cancellation test and the scaling
 /// (independent, vectorized). Windows failing the test are recomputed exactly.
-fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64, scale: f64) -> bool {
+fn window_m2(
+    values: &[f64],
+    window: usize,
+    out: &mut [f64],
+    inv_den: f64,
+    finish: impl Fn(f64) -> f64,
+) -> bool {
     assert!(window >= 1, "window must be >= 1");
     let len = values.len();
     let inv_n = 1.0 / window as f64;
@@ -177,8 +185,11 @@ fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64, scale
         // The largest the running sum of squares has been in this segment: its rounding error
         // is relative to that, not to the current (possibly much smaller) sum.
         let mut peak = s2;
-        out[start] = first.m2() * inv_den;
+        out[start] = finish(first.m2() * inv_den);
         let mut from = start + 1;
+        // Whether any window of the segment needs the exact recompute (rare): only then is the
+        // segment's output searched for the NaN markers.
+        let mut marked = false;
         while from < end {
             let m = M2_BLOCK.min(end - from);
             let (d, e, p) = (&mut d[..m], &mut e[..m], &mut p[..m]);
@@ -192,26 +203,21 @@ fn window_m2(values: &[f64], window: usize, out: &mut [f64], inv_den: f64, scale
             (s1, s2, peak) = running_sums(d, e, p, s1, s2, peak);
             for (k, o) in out[from..from + m].iter_mut().enumerate() {
                 let m2 = larger(e[k] - d[k] * d[k] * inv_n, 0.0);
+                let ill = p[k] > MAX_CANCELLATION * m2;
+                marked |= ill;
                 // NaN marks a window to recompute (inputs are finite, so a real m2 never is).
-                *o = if p[k] > MAX_CANCELLATION * m2 {
-                    f64::NAN
-                } else {
-                    m2 * inv_den
-                };
+                *o = if ill { f64::NAN } else { finish(m2 * inv_den) };
             }
             from += m;
         }
         if !(s1.is_finite() && s2.is_finite()) {
             return false;
         }
-        for (i, o) in (start + 1..end).zip(&mut out[start + 1..end]) {
-            if o.is_nan() {
-                *o = exact_m2(&values[i + 1 - window..=i]) * inv_den;
-            }
-        }
-        if scale.is_finite() {
-            for o in &mut out[start..end] {
-                *o = o.sqrt() * scale;
+        if marked {
+            for (i, o) in (start + 1..end).zip(&mut out[start + 1..end]) {
+                if o.is_nan() {
+                    *o = finish(exact_m2(&values[i + 1 - window..=i]) * inv_den);
+                }
             }
         }
         start = end;

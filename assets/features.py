@@ -6,9 +6,12 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import per_symbol, run_symbols
-from foxml_dagster.features import compute_features, feature_set
+from foxml_dagster.features import feature_set
+from foxml_dagster.features.compute import feature_batches
 from foxml_dagster.features.cross_section import compute_cross_sectional, cross_sectional_set
+from foxml_dagster.memory import peak_rss_mb
 from resources.home import Experiment
+from resources.lake import FrameBatches
 
 
 @dg.asset(
@@ -18,23 +21,26 @@ from resources.home import Experiment
     "including ts; warm-up values are null.",
     **per_symbol,
 )
-def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame) -> pl.DataFrame:
+def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame):
     run_symbols(context)
-    specs = feature_set(experiment.config.features.set)
+    config = experiment.config.features
+    specs = feature_set(config.set)
     started = time.perf_counter()
-    frame = compute_features(bars, specs, memory_budget_mb=experiment.config.features.memory_budget_mb)
-    seconds = time.perf_counter() - started
-    context.add_output_metadata(
-        {
-            "feature_set": experiment.config.features.set,
+    # Each symbol batch is written to the lake as soon as it is computed: a 200-feature panel is
+    # many times the size of its bars, so it is never held whole.
+    yield dg.Output(
+        FrameBatches(feature_batches(bars, specs, memory_budget_mb=config.memory_budget_mb)),
+        metadata={
+            "feature_set": config.set,
             "n_features": len(specs),
-            "seconds": round(seconds, 3),
             "catalog": dg.MetadataValue.md(
                 "\n".join(f"- `{s.name}` (warm-up {s.warmup}): {s.description}" for s in specs)
             ),
-        }
+        },
     )
-    return frame
+    context.log.info(
+        f"features: {len(specs)} features in {time.perf_counter() - started:.1f}s, peak RSS {peak_rss_mb()} MB"
+    )
 
 
 @dg.asset(

@@ -1,7 +1,8 @@
 """normalize: clean, typed, adjusted bars; rejected rows go to bars_quarantine with a reason.
 
-Symbols are normalized in batches sized from data.memory_budget_mb and each batch is written
-before the next is read, so the step's memory does not grow with the universe.
+Symbols are normalized in batches sized from what data.memory_budget_mb leaves once the process
+is loaded, and each batch is written before the next is read, so the step's memory does not grow
+with the universe.
 """
 
 import time
@@ -15,7 +16,7 @@ from foxml_dagster.data.gaps import COVERAGE_SCHEMA
 from foxml_dagster.data.normalize import QUARANTINE_SCHEMA, normalize_bars
 from foxml_dagster.data.quality import volume_spikes
 from foxml_dagster.data.schema import contract_failures
-from foxml_dagster.memory import peak_rss_mb, rows_within, whole_group_batches
+from foxml_dagster.memory import budget_left_mb, peak_rss_mb, rows_within, whole_group_batches
 from resources.home import Experiment
 from resources.lake import FrameBatches
 
@@ -64,7 +65,7 @@ def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bar
 
     counts = raw_bars.group_by("symbol").len().collect()
     rows_of = dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True))
-    max_rows = rows_within(data.memory_budget_mb, RAW_ROW_WORKING_BYTES)
+    max_rows = rows_within(budget_left_mb(data.memory_budget_mb), RAW_ROW_WORKING_BYTES)
 
     def normalized_batches():
         remaining = list(symbols)

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from foxml_dagster.backtest import BacktestConfig
 from foxml_dagster.data.alpaca import AlpacaConfig
+from foxml_dagster.data.ibkr import IbkrConfig
 from foxml_dagster.data.raw import ColumnMap
 from foxml_dagster.data.sessions import SessionsConfig
 from foxml_dagster.execution import ExecutionConfig
@@ -68,6 +69,7 @@ class DataConfig(Settings):
     memory_budget_mb: int = Field(default=2048, ge=64)  # ingest and normalize work in symbol batches fitting it
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
+    ibkr: IbkrConfig = Field(default_factory=IbkrConfig)
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> DataConfig:

@@ -27,6 +27,7 @@ from resources.lake import LakeIOManager, asset_name
 from resources.ray import RayResource
 from resources.sources import MarketData
 from sensors.landing import landing_files
+from sensors.universe import universe_changes
 
 STAGES = [
     ingest,
@@ -55,7 +56,7 @@ def build_definitions() -> dg.Definitions:
         assets=all_assets,
         jobs=[full_pipeline, symbol_refresh],
         schedules=[daily_refresh],
-        sensors=[landing_files],
+        sensors=[landing_files, universe_changes],
         resources={
             "io_manager": LakeIOManager(home=home, groups=groups),
             "home": home,

@@ -18,6 +18,7 @@ import polars as pl
 
 from foxml_dagster.config import ColumnMap, DataConfig, SyntheticConfig
 from foxml_dagster.data.alpaca import AlpacaSource
+from foxml_dagster.data.ibkr import IbkrSource
 from foxml_dagster.data.raw import SourceFormatError, empty_raw_bars, to_raw_bars
 from foxml_dagster.data.synthetic import symbol_names, synthetic_bars
 from resources.home import Experiment, FoxmlHome
@@ -130,6 +131,8 @@ def make_source(data: DataConfig, home_root: Path) -> BarSource:
         return SyntheticSource(data.synthetic, data.symbols)
     if data.source == "alpaca":
         return AlpacaSource(data.alpaca, data.symbols, data.start, data.end)
+    if data.source == "ibkr":
+        return IbkrSource(data.ibkr, data.symbols, data.start, data.end)
     folder = Path(data.landing_dir)
     return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
 

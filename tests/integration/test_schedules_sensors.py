@@ -15,6 +15,7 @@ from jobs.pipeline import PER_SYMBOL_ASSETS, daily_refresh
 from resources.home import Experiment, FoxmlHome
 from resources.sources import _sample_table
 from sensors.landing import landing_files
+from sensors.universe import universe_changes
 
 FILES_EXPERIMENT = """\
 data:
@@ -102,6 +103,7 @@ def test_code_location_registers_jobs_schedule_and_sensor():
     sensor = defs.resolve_sensor_def("landing_files")
     assert schedule.job_name == "full_pipeline"
     assert sensor.job_name == "symbol_refresh"
+    assert defs.resolve_sensor_def("universe_changes").job_name == "symbol_refresh"
     assert {key.to_user_string() for key in refresh.asset_layer.executable_asset_keys} == set(PER_SYMBOL_ASSETS)
     assert {key.to_user_string() for key in full.asset_layer.executable_asset_keys} >= {"bars", "orders", "tearsheet"}
 
@@ -226,3 +228,44 @@ def test_a_sensor_request_runs_symbol_refresh_for_that_symbol(landing, home, ins
     assert bars["symbol"].unique().to_list() == ["AAPL"]
     assert bars.height == sample_rows("AAPL").height
     assert sorted(p.name for p in (home / "lake" / "normalize" / "bars").iterdir()) == ["AAPL.parquet"]
+
+
+# --- universe_changes --------------------------------------------------------------------------
+
+
+def universe_tick(instance: dg.DagsterInstance, home: Path, cursor: str | None):
+    """Evaluate universe_changes once and apply its partition requests, as the daemon does."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources(home))
+    result = universe_changes(context)
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            keys = list(request.partition_keys)
+            if isinstance(request, dg.AddDynamicPartitionsRequest):
+                instance.add_dynamic_partitions(request.partitions_def_name, keys)
+            else:
+                for key in keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def test_universe_sensor_registers_entering_symbols_and_retires_leaving_ones(small_experiment, home, instance):
+    instance.add_dynamic_partitions(symbol_partitions.name, ["AAPL", "FB"])
+    result = universe_tick(instance, home, None)
+    assert requested(result) == ["IBM", "MSFT"]  # the small experiment's universe: AAPL, IBM, MSFT
+    assert sorted(instance.get_dynamic_partitions(symbol_partitions.name)) == ["AAPL", "IBM", "MSFT"]
+    again = universe_tick(instance, home, result.cursor)
+    assert isinstance(again, dg.SkipReason) and "unchanged (3 symbols)" in again.skip_message
+
+
+def test_universe_sensor_refreshes_a_symbol_that_comes_back(small_experiment, home, instance):
+    first = universe_tick(instance, home, None)
+    assert requested(first) == ["AAPL", "IBM", "MSFT"]
+    instance.delete_dynamic_partition(symbol_partitions.name, "IBM")  # as if IBM had left for a while
+    back = universe_tick(instance, home, first.cursor)
+    assert requested(back) == ["IBM"]
+    assert {r.run_key for r in back.run_requests}.isdisjoint({r.run_key for r in first.run_requests})
+
+
+def test_universe_sensor_leaves_file_sources_to_the_landing_sensor(landing, home, instance):
+    result = universe_tick(instance, home, None)
+    assert isinstance(result, dg.SkipReason) and "landing_files" in result.skip_message

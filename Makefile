@@ -38,10 +38,11 @@ ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT)
 	$(BIN)/foxml register
 	$(BIN)/dagster dev -w workspace.yaml --host $(UI_HOST) --port $(UI_PORT)
 
-bench: setup  ## kernels, features, labels and training; writes benchmarks/results*.md
+bench: setup  ## kernels, features, labels, training, ingest; writes benchmarks/results*.md
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/labels.py
 	$(BIN)/python benchmarks/training.py
+	$(BIN)/python benchmarks/ingest.py
 
 lint: setup  ## ruff (lint + format) and clippy, stricter than the lint in make test
 	$(BIN)/ruff check .

@@ -162,13 +162,6 @@ def test_fx_normalize_keeps_sunday_evening_bars_and_quarantines_saturday():
     assert all("no FX session" in d for d in result.quarantine["detail"])
 
 
-ASSIGN_NO_VALID_TS = (
-    "sessions.assign_sessions: when no timestamp is valid (empty input, or all null) it returns "
-    "frame.select(pl.lit(None)...), one row whatever len(ts) is, not one row per timestamp"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ASSIGN_NO_VALID_TS)
 @pytest.mark.parametrize("count", [0, 3])
 def test_assign_sessions_returns_one_row_per_timestamp_even_when_none_is_valid(count):
     ts = pl.Series("ts", [None] * count, dtype=pl.Datetime("us", "UTC"))
@@ -177,7 +170,6 @@ def test_assign_sessions_returns_one_row_per_timestamp_even_when_none_is_valid(c
     assert assigned["session"].null_count() == count
 
 
-@pytest.mark.xfail(strict=True, reason=ASSIGN_NO_VALID_TS + "; normalize_bars then raises InvalidOperationError")
 def test_rows_whose_timestamps_all_fail_to_parse_are_quarantined_with_a_calendar_set():
     result = normalized([bar("yesterday"), bar("2024-13-45 09:30")], calendar="XNYS", interval="1min")
     assert result.bars.is_empty()

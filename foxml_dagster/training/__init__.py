@@ -21,7 +21,7 @@ live inside the models. Modules:
 """
 
 from foxml_dagster.training.config import FamilySpec, TrainingConfig, resolve_family
-from foxml_dagster.training.cpcv import PredictionProblem, audit_predictions, check_test_paths
+from foxml_dagster.training.cpcv import LEAK_KINDS, PredictionProblem, audit_predictions, check_test_paths
 from foxml_dagster.training.data import carve_validation
 from foxml_dagster.training.oof import (
     PREDICTIONS_SCHEMA,
@@ -34,6 +34,7 @@ from foxml_dagster.training.oof import (
 from foxml_dagster.training.runner import InProcessRunner, RayRunner
 
 __all__ = [
+    "LEAK_KINDS",
     "PREDICTIONS_SCHEMA",
     "FamilySpec",
     "FittedModel",

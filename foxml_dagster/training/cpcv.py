@@ -22,14 +22,19 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["PredictionProblem", "audit_predictions", "check_test_paths", "with_test_paths"]
+__all__ = ["LEAK_KINDS", "PredictionProblem", "audit_predictions", "check_test_paths", "with_test_paths"]
+
+#: Problems that mean a prediction may have seen its own outcome, or counts twice: never ignorable.
+LEAK_KINDS = ("not_a_test_row", "path_mismatch", "train_overlaps_test_group", "path_duplicate")
+#: Every kind; `path_incomplete` alone is expected when training skipped a fold (no train rows).
+PROBLEM_KINDS = (*LEAK_KINDS, "path_incomplete")
 
 _SAMPLE = ["target", "symbol", "ts"]
 
 
 @dataclass(frozen=True)
 class PredictionProblem:
-    kind: str  # "not_a_test_row" | "path_mismatch" | "train_overlaps_test_group" | "path_coverage"
+    kind: str  # one of PROBLEM_KINDS
     detail: str
 
     def __str__(self) -> str:
@@ -88,7 +93,9 @@ def audit_predictions(predictions: pl.DataFrame, folds: pl.DataFrame, frame: pl.
       overlaps the window of the test group holding a predicted sample (window = first ts of
       the group to the last t1 of its labels). Test groups are read back from the fold itself
       as runs of consecutive timestamps of the target, so no builder code is trusted;
-    - path_coverage: a (family, target, path) that predicts some tested sample twice or never.
+    - path_duplicate: a (family, target, path) that predicts some sample twice;
+    - path_incomplete: a (family, target, path) that misses samples its folds test (as when
+      training skipped a fold without training rows).
     """
     folds = with_test_paths(folds)
     problems: list[PredictionProblem] = []
@@ -157,7 +164,7 @@ def _coverage(predictions: pl.DataFrame, test: pl.DataFrame) -> list[PredictionP
         row = doubled.row(0, named=True)
         problems.append(
             PredictionProblem(
-                "path_coverage",
+                "path_duplicate",
                 f"{doubled.height} samples are predicted more than once within one path, e.g. "
                 f"{row['family']} {row['target']} path {row['path']} {row['symbol']} {row['ts']}",
             )
@@ -174,7 +181,7 @@ def _coverage(predictions: pl.DataFrame, test: pl.DataFrame) -> list[PredictionP
     for row in short.iter_rows(named=True):
         problems.append(
             PredictionProblem(
-                "path_coverage",
+                "path_incomplete",
                 f"{row['family']} {row['target']} path {row['path']}: {row['got']} samples predicted, "
                 f"the folds test {row['expected']} on that path (a skipped fold leaves the path incomplete)",
             )

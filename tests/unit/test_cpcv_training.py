@@ -156,11 +156,11 @@ def test_predictions_filed_under_the_wrong_path_or_fold_are_caught(result, folds
         pl.when(pl.col("fold") == 0).then((pl.col("path") + 1) % 5).otherwise(pl.col("path")).alias("path")
     )
     kinds = {p.kind for p in audit_predictions(swapped, folds, frame)}
-    assert {"path_mismatch", "path_coverage"} <= kinds
+    assert {"path_mismatch", "path_duplicate", "path_incomplete"} <= kinds
     refiled = result.oof.with_columns(pl.when(pl.col("fold") == 0).then(1).otherwise(pl.col("fold")).alias("fold"))
     assert "not_a_test_row" in {p.kind for p in audit_predictions(refiled, folds, frame)}
     dropped = result.oof.filter(pl.col("fold") != 7)
-    assert "path_coverage" in {p.kind for p in audit_predictions(dropped, folds, frame)}
+    assert {p.kind for p in audit_predictions(dropped, folds, frame)} == {"path_incomplete"}
 
 
 def test_the_labels_of_a_group_never_reach_the_models_that_predict_it(result, folds, frame) -> None:

@@ -137,7 +137,7 @@ def minus_di(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike |
 
 def adx(high, low, close, *, timeperiod: int = 14, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Average directional index (TA-Lib ``ADX``), from index ``2 timeperiod - 1``."""
-    return _dmi(high, low, close, timeperiod, offsets)[2]
+    return _hlc(_native.adx, high, low, close, timeperiod, offsets)
 
 
 def dmi(

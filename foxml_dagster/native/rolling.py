@@ -100,12 +100,12 @@ def kurt(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | Non
 
 def rolling_max(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Highest value over ``timeperiod`` values (TA-Lib ``MAX``)."""
-    return _one(_native.rolling_max, values, "values", offsets, timeperiod=timeperiod)[0]
+    return _one(_native.rolling_max_value, values, "values", offsets, timeperiod=timeperiod)
 
 
 def rolling_min(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:
     """Lowest value over ``timeperiod`` values (TA-Lib ``MIN``)."""
-    return _one(_native.rolling_min, values, "values", offsets, timeperiod=timeperiod)[0]
+    return _one(_native.rolling_min_value, values, "values", offsets, timeperiod=timeperiod)
 
 
 def bars_since_max(values: npt.ArrayLike, *, timeperiod: int, offsets: npt.ArrayLike | None = None) -> FloatArray:

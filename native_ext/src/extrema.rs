@@ -1,19 +1,40 @@
 //! Rolling maximum and minimum, and how many bars ago they occurred.
 //!
-//! The index of the current extreme is kept; a new value that equals or beats it takes its
-//! place, and only when the extreme leaves the window is the window rescanned. On market data
-//! that rescan is rare, so a row costs one comparison (a monotonic deque is O(1) worst case but
-//! several times slower in practice); the worst case, a steadily falling series for `Max`, is
-//! O(window) per row, as in TA-Lib. Among equal extremes the most recent wins (the convention of
-//! TA-Lib's AROON; "bars since the high" is then 0 on a retest).
+//! O(n) whatever the window, with about one comparison per row on market data. The extreme
+//! of the current window is kept with its index; a new value that equals or beats it takes
+//! its place. When the extreme leaves the window, the new one is found without a rescan, in the
+//! manner of van Herk / Gil-Werman: at the last rebuild (row `b`) the suffix extremes of the
+//! window then ending at `b` were tabulated, and the extreme of the rows after `b` is tracked as
+//! they arrive, so the window's extreme is the better of one table entry and that tracker. The
+//! table is rebuilt (O(window)) only once the window has moved past all of it, so at most once
+//! per `window` rows. Among equal extremes the most recent wins (the convention of TA-Lib's
+//! AROON; "bars since the high" is then 0 on a retest).
 
-use crate::groups::{map_runs, Offsets};
+use crate::groups::{map_groups, nan_warm_up, Offsets};
 
 /// Which extreme to track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extreme {
     Max,
     Min,
+}
+
+/// Rolling extreme over `window` rows (TA-Lib `MAX` / `MIN`); the first value sits at index
+/// `window - 1` of each run.
+pub fn rolling_extreme_value(
+    values: &[f64],
+    offsets: &Offsets,
+    window: usize,
+    which: Extreme,
+) -> Vec<f64> {
+    let [value] = map_groups([values], offsets, |[run], [value]| {
+        let start = nan_warm_up(value, window - 1);
+        if start == run.len() {
+            return true;
+        }
+        extreme_series(run, window, which, |i, _, best| value[i] = best)
+    });
+    value
 }
 
 /// Rolling extreme over `window` rows and the number of rows since it (0 = this row).
@@ -24,45 +45,102 @@ pub fn rolling_extreme(
     window: usize,
     which: Extreme,
 ) -> [Vec<f64>; 2] {
-    map_runs([values], offsets, |[run], [value, since]| {
-        extreme_series(run, window, which, |i, at| {
-            value[i] = run[at];
+    map_groups([values], offsets, |[run], [value, since]| {
+        nan_warm_up(since, window - 1);
+        if nan_warm_up(value, window - 1) == run.len() {
+            return true;
+        }
+        extreme_series(run, window, which, |i, at, best| {
+            value[i] = best;
             since[i] = (i - at) as f64;
         })
     })
 }
 
-/// Calls `emit(i, index_of_extreme)` for every full window of `window` rows ending at `i`.
+/// Calls `emit(i, index_of_extreme, extreme)` for every full window of `window` rows ending at
+/// `i`. Returns false when a value was not finite (the emitted extremes are then meaningless;
+/// see `groups::map_groups`).
 pub fn extreme_series(
     values: &[f64],
     window: usize,
     which: Extreme,
-    mut emit: impl FnMut(usize, usize),
-) {
+    emit: impl FnMut(usize, usize, f64),
+) -> bool {
+    match which {
+        Extreme::Max => extreme_series_of::<true>(values, window, emit),
+        Extreme::Min => extreme_series_of::<false>(values, window, emit),
+    }
+}
+
+/// `extreme_series` with the direction fixed at compile time, so the hot loop holds two
+/// compare-and-selects and one rarely taken branch.
+#[inline(always)]
+fn extreme_series_of<const MAX: bool>(
+    values: &[f64],
+    window: usize,
+    mut emit: impl FnMut(usize, usize, f64),
+) -> bool {
     assert!(window >= 1, "window must be >= 1");
-    let takes_over = |new: f64, old: f64| match which {
-        Extreme::Max => new >= old,
-        Extreme::Min => new <= old,
+    // The newer value replaces the older one; ties go to the newer.
+    let takes_over = |new: f64, old: f64| if MAX { new >= old } else { new <= old };
+    let worst = if MAX {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    };
+    let Some(&first) = values.first() else {
+        return true;
     };
     // The extreme's value stays in a register: reloading `values[at]` on every comparison would
-    // put a load on the rescan's dependency chain and make it several times slower.
-    let (mut at, mut best) = (0, f64::NAN);
+    // put a load on the dependency chain.
+    let (mut at, mut best) = (0, first);
+    // Suffix extremes of rows `table_start..=built`, and the extreme of the rows after `built`.
+    let mut table: Vec<(usize, f64)> = Vec::new();
+    let (mut table_start, mut built) = (1, 0);
+    let (mut after_at, mut after) = (0, worst);
+    let mut finite = true;
     for (i, &x) in values.iter().enumerate() {
+        finite &= x.is_finite();
         let start = (i + 1).saturating_sub(window);
-        if i == 0 || at < start {
-            (at, best) = (start, values[start]);
-            for (j, &v) in values.iter().enumerate().take(i + 1).skip(start + 1) {
-                if takes_over(v, best) {
-                    (at, best) = (j, v);
+        // Both updates are selects, not branches: whether a row sets a new extreme is as good
+        // as random on market data.
+        let newer = takes_over(x, after);
+        after_at = if newer { i } else { after_at };
+        after = if newer { x } else { after };
+        let newer = takes_over(x, best);
+        at = if newer { i } else { at };
+        best = if newer { x } else { best };
+        if at < start {
+            if start < table_start || start > built {
+                // The window has moved past the table: tabulate the suffix extremes of the
+                // current window, latest winning ties, and restart the tracker after it.
+                table.clear();
+                let mut suffix = (i, x);
+                table.push(suffix);
+                for j in (start..i).rev() {
+                    if !takes_over(suffix.1, values[j]) {
+                        suffix = (j, values[j]);
+                    }
+                    table.push(suffix);
                 }
+                table.reverse();
+                (table_start, built) = (start, i);
+                (after_at, after) = (i + 1, worst);
+                (at, best) = table[0];
+            } else {
+                let (old_at, old) = table[start - table_start];
+                (at, best) = if takes_over(after, old) {
+                    (after_at, after)
+                } else {
+                    (old_at, old)
+                };
             }
-        } else if takes_over(x, best) {
-            (at, best) = (i, x);
         }
         if i + 1 >= window {
-            emit(i, at);
+            emit(i, at, best);
         }
     }
+    finite
 }
 
 #[cfg(test)]
@@ -74,16 +152,50 @@ mod tests {
     fn extremes_match_a_brute_force_scan_with_latest_tie_winning() {
         let mut rng = Rng::new(9);
         // Rounded values make ties common.
-        let values: Vec<f64> = rng
+        let walk: Vec<f64> = rng
             .walk(2000, 50.0, 2.0)
             .iter()
             .map(|x| x.round())
             .collect();
-        for window in [1, 3, 20] {
+        // Steady falls and rises are the worst cases of a rescan (the extreme leaves the window
+        // every row); a sawtooth mixes both with ties.
+        let falling: Vec<f64> = (0..2000).map(|i| -f64::from(i)).collect();
+        let rising: Vec<f64> = (0..2000).map(f64::from).collect();
+        let saw: Vec<f64> = (0..2000).map(|i| f64::from(i % 37 / 3)).collect();
+        for values in [walk, falling, rising, saw] {
+            check_against_brute_force(&values);
+        }
+    }
+
+    #[test]
+    fn value_only_extremes_equal_the_pair_and_split_at_gaps() {
+        let mut values = Rng::new(10).walk(500, 50.0, 2.0);
+        values[100] = f64::NAN;
+        values[300] = f64::INFINITY;
+        let offsets = Offsets::new(&[0, 250, 500], 500).unwrap();
+        for which in [Extreme::Max, Extreme::Min] {
+            let [pair, _] = rolling_extreme(&values, &offsets, 7, which);
+            let value = rolling_extreme_value(&values, &offsets, 7, which);
+            let [expected] = crate::groups::map_runs([&values[..]], &offsets, |[run], [out]| {
+                for i in 6..run.len() {
+                    let w = &run[i - 6..=i];
+                    out[i] = match which {
+                        Extreme::Max => w.iter().cloned().fold(f64::MIN, f64::max),
+                        Extreme::Min => w.iter().cloned().fold(f64::MAX, f64::min),
+                    };
+                }
+            });
+            crate::testutil::assert_close(&value, &expected, 0.0);
+            crate::testutil::assert_close(&pair, &expected, 0.0);
+        }
+    }
+
+    fn check_against_brute_force(values: &[f64]) {
+        for window in [1, 3, 20, 64] {
             let [hi, hi_since] =
-                rolling_extreme(&values, &Offsets::single(2000), window, Extreme::Max);
+                rolling_extreme(values, &Offsets::single(2000), window, Extreme::Max);
             let [lo, lo_since] =
-                rolling_extreme(&values, &Offsets::single(2000), window, Extreme::Min);
+                rolling_extreme(values, &Offsets::single(2000), window, Extreme::Min);
             for i in window - 1..2000 {
                 let w = &values[i + 1 - window..=i];
                 let max = w.iter().cloned().fold(f64::MIN, f64::max);
@@ -95,6 +207,8 @@ mod tests {
                 assert_eq!(lo_since[i], (window - 1 - last_min) as f64);
             }
             assert!(hi[..window - 1].iter().all(|x| x.is_nan()));
+            let only = rolling_extreme_value(values, &Offsets::single(2000), window, Extreme::Max);
+            crate::testutil::assert_close(&only, &hi, 0.0);
         }
     }
 }

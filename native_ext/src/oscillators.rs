@@ -2,9 +2,9 @@
 //! oscillator. TA-Lib's definitions and warm-ups unless a doc comment says otherwise.
 
 use crate::extrema::{extreme_series, Extreme};
-use crate::groups::{map_finite_runs, map_groups1, map_runs, nan_warm_up, Offsets};
+use crate::groups::{map_finite_runs, map_groups, map_groups1, map_runs, nan_warm_up, Offsets};
 use crate::rolling::sma_series;
-use crate::smoothing::{ema_chain, ema_series, linear_recursion_in_place, talib_is_zero};
+use crate::smoothing::{ema_chain, linear_recursion, linear_recursion_in_place, talib_is_zero};
 
 /// RSI value reported when the averaged gain and loss are both exactly zero (a flat series).
 /// TA-Lib (0.6+) reports 0 there, which reads as "maximally oversold"; 50 is neutral, which is
@@ -95,11 +95,11 @@ fn rsi_value(gain: f64, loss: f64) -> f64 {
 /// range is empty (TA-Lib's fast %K); written for every full window of a gap-free run.
 fn fast_k(high: &[f64], low: &[f64], close: &[f64], period: usize, out: &mut [f64]) {
     let mut highest = vec![f64::NAN; close.len()];
-    extreme_series(high, period, Extreme::Max, |i, at| highest[i] = high[at]);
-    extreme_series(low, period, Extreme::Min, |i, at| {
-        let range = highest[i] - low[at];
+    extreme_series(high, period, Extreme::Max, |i, _, best| highest[i] = best);
+    extreme_series(low, period, Extreme::Min, |i, _, lowest| {
+        let range = highest[i] - lowest;
         out[i] = if range != 0.0 {
-            100.0 * (close[i] - low[at]) / range
+            100.0 * (close[i] - lowest) / range
         } else {
             0.0
         };
@@ -262,22 +262,82 @@ pub fn macd(
     signal: usize,
 ) -> [Vec<f64>; 3] {
     assert!(fast < slow, "fast must be < slow");
-    map_runs([values], offsets, |[run], [line, sig, hist]| {
-        if run.len() < slow {
-            return;
-        }
-        let mut slow_ema = vec![f64::NAN; run.len()];
-        let mut fast_ema = vec![f64::NAN; run.len()];
-        ema_series(run, slow, &mut slow_ema);
-        ema_series(&run[slow - fast..], fast, &mut fast_ema[slow - fast..]);
-        for i in slow - 1..run.len() {
-            line[i] = fast_ema[i] - slow_ema[i];
-        }
-        ema_series(&line[slow - 1..], signal, &mut sig[slow - 1..]);
-        for i in slow - 1..run.len() {
-            hist[i] = line[i] - sig[i];
-        }
+    map_groups([values], offsets, |[run], [line, sig, hist]| {
+        macd_series(run, fast, slow, signal, line, sig, hist)
     })
+}
+
+/// Rows per block of `macd_series`: both EMAs, the line, the signal and the histogram of a
+/// block are computed while it is in L1, so each output is written once.
+const MACD_BLOCK: usize = 512;
+
+/// MACD of one series into every position of the three outputs (NaN in their warm-ups).
+/// Returns false (outputs incomplete) when a value was not finite: every value enters the slow
+/// EMA, whose state a NaN or infinity never leaves.
+fn macd_series(
+    run: &[f64],
+    fast: usize,
+    slow: usize,
+    signal: usize,
+    line: &mut [f64],
+    sig: &mut [f64],
+    hist: &mut [f64],
+) -> bool {
+    assert!(fast >= 1 && signal >= 1, "periods must be >= 1");
+    let len = run.len();
+    let seed_at = slow + signal - 2; // first signal value
+    nan_warm_up(sig, seed_at);
+    nan_warm_up(hist, seed_at);
+    if nan_warm_up(line, slow - 1) == len {
+        return true; // all warm-up, whatever the inputs
+    }
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let alpha = |period: usize| 2.0 / (period as f64 + 1.0);
+    let (mut slow_state, mut fast_state) = (mean(&run[..slow]), mean(&run[slow - fast..slow]));
+    line[slow - 1] = fast_state - slow_state;
+    let mut sig_state = f64::NAN;
+    let (mut slow_buf, mut fast_buf) = ([0.0; MACD_BLOCK], [0.0; MACD_BLOCK]);
+    let mut from = slow - 1;
+    while from < len {
+        // The first block holds only the line's seed row; later ones `MACD_BLOCK` rows.
+        let end = if from == slow - 1 {
+            slow
+        } else {
+            (from + MACD_BLOCK).min(len)
+        };
+        let m = end - from;
+        if from >= slow {
+            let block = &run[from..end];
+            slow_state = linear_recursion(block, &mut slow_buf[..m], slow_state, alpha(slow));
+            fast_state = linear_recursion(block, &mut fast_buf[..m], fast_state, alpha(fast));
+            if !slow_state.is_finite() {
+                return false;
+            }
+            for ((l, f), s) in line[from..end].iter_mut().zip(&fast_buf).zip(&slow_buf) {
+                *l = f - s;
+            }
+        }
+        // The signal: seeded with the mean of the first `signal` line values, then an EMA.
+        let mut k = from.max(seed_at);
+        if k < end {
+            if k == seed_at {
+                sig_state = mean(&line[slow - 1..=seed_at]);
+                sig[k] = sig_state;
+                k += 1;
+            }
+            sig_state = linear_recursion(&line[k..end], &mut sig[k..end], sig_state, alpha(signal));
+            let from_seed = from.max(seed_at);
+            for ((h, l), s) in hist[from_seed..end]
+                .iter_mut()
+                .zip(&line[from_seed..end])
+                .zip(&sig[from_seed..end])
+            {
+                *h = l - s;
+            }
+        }
+        from = end;
+    }
+    slow_state.is_finite() && fast_state.is_finite()
 }
 
 /// TRIX (TA-Lib `TRIX`): one-bar rate of change, in percent, of a triple EMA; first value at

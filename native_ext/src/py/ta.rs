@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::args::{at_least, finite, map_arrays, map_series, positive};
-use crate::extrema::{rolling_extreme, Extreme};
+use crate::extrema::{rolling_extreme, rolling_extreme_value, Extreme};
 use crate::volatility::Estimator;
 use crate::{
     fracdiff, order_stats, oscillators, pairs, rolling, smoothing, trend, volatility, volume,
@@ -78,6 +78,19 @@ fn extreme<'py>(
     timeperiod: i64,
     offsets: Offsets<'py>,
     which: Extreme,
+) -> PyResult<Arr<'py>> {
+    let period = positive("timeperiod", timeperiod)?;
+    map_series(py, &values, "values", offsets.as_ref(), |v, o| {
+        rolling_extreme_value(v, o, period, which)
+    })
+}
+
+fn extreme_since<'py>(
+    py: Python<'py>,
+    values: In<'py>,
+    timeperiod: i64,
+    offsets: Offsets<'py>,
+    which: Extreme,
 ) -> PyResult<(Arr<'py>, Arr<'py>)> {
     let period = positive("timeperiod", timeperiod)?;
     let [value, since] = map_arrays(py, [(&values, "values")], offsets.as_ref(), |[v], o| {
@@ -86,27 +99,38 @@ fn extreme<'py>(
     Ok((value, since))
 }
 
-#[pyfunction]
-#[pyo3(signature = (values, *, timeperiod, offsets=None))]
-fn rolling_max<'py>(
-    py: Python<'py>,
-    values: In<'py>,
-    timeperiod: i64,
-    offsets: Offsets<'py>,
-) -> PyResult<(Arr<'py>, Arr<'py>)> {
-    extreme(py, values, timeperiod, offsets, Extreme::Max)
+/// `fn name(values, *, timeperiod, offsets=None)` over one of the four extreme bindings.
+macro_rules! extreme_fn {
+    ($name:ident, $via:ident, $which:expr, $ret:ty) => {
+        #[pyfunction]
+        #[pyo3(signature = (values, *, timeperiod, offsets=None))]
+        fn $name<'py>(
+            py: Python<'py>,
+            values: In<'py>,
+            timeperiod: i64,
+            offsets: Offsets<'py>,
+        ) -> PyResult<$ret> {
+            $via(py, values, timeperiod, offsets, $which)
+        }
+    };
 }
 
-#[pyfunction]
-#[pyo3(signature = (values, *, timeperiod, offsets=None))]
-fn rolling_min<'py>(
-    py: Python<'py>,
-    values: In<'py>,
-    timeperiod: i64,
-    offsets: Offsets<'py>,
-) -> PyResult<(Arr<'py>, Arr<'py>)> {
-    extreme(py, values, timeperiod, offsets, Extreme::Min)
-}
+// `rolling_max` / `rolling_min` return (value, bars since); the `_value` variants write the
+// value only, half the output memory traffic, for callers that need no index.
+extreme_fn!(
+    rolling_max,
+    extreme_since,
+    Extreme::Max,
+    (Arr<'py>, Arr<'py>)
+);
+extreme_fn!(
+    rolling_min,
+    extreme_since,
+    Extreme::Min,
+    (Arr<'py>, Arr<'py>)
+);
+extreme_fn!(rolling_max_value, extreme, Extreme::Max, Arr<'py>);
+extreme_fn!(rolling_min_value, extreme, Extreme::Min, Arr<'py>);
 
 #[pyfunction]
 #[pyo3(signature = (values, *, timeperiod, q, offsets=None))]
@@ -257,6 +281,26 @@ fn dmi<'py>(
         |[h, l, c], o| trend::dmi(h, l, c, o, period),
     )?;
     Ok((p, m, a))
+}
+
+#[pyfunction]
+#[pyo3(signature = (high, low, close, *, timeperiod, offsets=None))]
+fn adx<'py>(
+    py: Python<'py>,
+    high: In<'py>,
+    low: In<'py>,
+    close: In<'py>,
+    timeperiod: i64,
+    offsets: Offsets<'py>,
+) -> PyResult<Arr<'py>> {
+    let period = positive("timeperiod", timeperiod)?;
+    let [a] = map_arrays(
+        py,
+        [(&high, "high"), (&low, "low"), (&close, "close")],
+        offsets.as_ref(),
+        |[h, l, c], o| [trend::adx(h, l, c, o, period)],
+    )?;
+    Ok(a)
 }
 
 #[pyfunction]
@@ -534,6 +578,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(quantile, m)?,
         wrap_pyfunction!(rolling_max, m)?,
         wrap_pyfunction!(rolling_min, m)?,
+        wrap_pyfunction!(rolling_max_value, m)?,
+        wrap_pyfunction!(rolling_min_value, m)?,
         wrap_pyfunction!(correl, m)?,
         wrap_pyfunction!(rolling_beta, m)?,
         wrap_pyfunction!(roc, m)?,
@@ -544,6 +590,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(cci, m)?,
         wrap_pyfunction!(mfi, m)?,
         wrap_pyfunction!(dmi, m)?,
+        wrap_pyfunction!(adx, m)?,
         wrap_pyfunction!(aroon, m)?,
         wrap_pyfunction!(ultosc, m)?,
         wrap_pyfunction!(trange, m)?,

@@ -69,6 +69,7 @@ class NormalizedBars:
 
 def parse_timestamps(ts: pl.Expr, timezone: str | None) -> tuple[pl.Expr, pl.Expr]:
     """(aware UTC timestamp or null, whether the text was naive) for a text column."""
+    ts = ts.str.replace(r"Z$", "+00:00")  # ISO 8601's "Z" is UTC; the %z directive wants an offset
     aware = pl.coalesce([ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _AWARE_FORMATS])
     naive = pl.coalesce([ts.str.to_datetime(fmt, time_unit="us", strict=False) for fmt in _NAIVE_FORMATS])
     zone = timezone or "UTC"
@@ -96,6 +97,7 @@ def normalize_bars(
     values = [*BAR_VALUE_COLUMNS, *(["adj_close"] if use_adj else [])]
     actions = ["split_ratio", "dividend"] if use_actions else []
     parsed = raw.with_columns(
+        pl.col("symbol").str.strip_chars(),  # "XYZ " and "XYZ" are one symbol, for de-duplication too
         ts.alias("_ts"),
         naive.alias("_naive"),
         *(pl.col(c).str.strip_chars().cast(pl.Float64, strict=False).alias(f"_{c}") for c in [*values, *actions]),
@@ -110,7 +112,7 @@ def normalize_bars(
     prices = ["_open", "_high", "_low", "_close", *(["_adj_close"] if use_adj else [])]
     numbers = [f"_{v}" for v in values]
     rule = (
-        pl.when(pl.col("symbol").is_null() | (pl.col("symbol").str.strip_chars() == ""))
+        pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
         .then(pl.lit("missing_symbol"))
         .when(pl.col("_ts").is_null())
         .then(pl.lit("unparseable_timestamp"))
@@ -142,7 +144,7 @@ def normalize_bars(
         in_window &= pl.col("_ts").dt.date() <= end
     outside = checked.filter(pl.col("_ts").is_not_null() & ~in_window).height
     checked = checked.filter(pl.col("_ts").is_null() | in_window)
-    checked, realigned = _align_to_sessions(checked, sessions)
+    checked, realigned = _align_to_sessions(checked, sessions, date_zone=timezone or "UTC")
 
     bad = checked.filter(pl.col("rule").is_not_null())
     good = checked.filter(pl.col("rule").is_null()).with_row_index("_order")
@@ -158,7 +160,6 @@ def normalize_bars(
     )
     rejected = [bad, superseded]
 
-    winners = winners.with_columns(pl.col("symbol").str.strip_chars())
     filled = None
     coverage = pl.DataFrame(schema=COVERAGE_SCHEMA)
     if sessions.interval is not None:
@@ -188,12 +189,12 @@ def _bad_corporate_action(actions: list[str]) -> pl.Expr:
     return bad_split | bad_dividend
 
 
-def _align_to_sessions(checked: pl.DataFrame, sessions: SessionsConfig) -> tuple[pl.DataFrame, int]:
+def _align_to_sessions(checked: pl.DataFrame, sessions: SessionsConfig, date_zone: str) -> tuple[pl.DataFrame, int]:
     """Quarantine bars outside the calendar's sessions; move the others onto the bar grid."""
     if sessions.calendar is None:
         return checked, 0
     minutes = interval_minutes(sessions.interval) if sessions.interval else None
-    assigned = assign_sessions(checked["_ts"], sessions.calendar, minutes or 1)
+    assigned = assign_sessions(checked["_ts"], sessions.calendar, minutes or 1, date_zone=date_zone)
     checked = checked.with_columns(assigned["session"].alias("_session"), assigned["slot"].alias("_slot"))
     outside = pl.col("rule").is_null() & pl.col("_ts").is_not_null() & pl.col("_session").is_null()
     checked = checked.with_columns(
@@ -219,7 +220,7 @@ def _adjusted(winners: pl.DataFrame, filled: pl.DataFrame | None, *, use_adj: bo
         factor = pl.col("_adj_close") / pl.col("_close")
         frame = winners.select(*columns, _price_factor=factor, _share_factor=factor)
     elif use_actions:
-        frame = _action_factors(winners.select(*columns, "_split_ratio", "_dividend"))
+        frame = _action_factors(winners.select(*columns, "_split_ratio", "_dividend")).drop("_split_ratio", "_dividend")
     if filled is not None and filled.height:
         # A filled bar is priced at the previous close, so it takes the factor of the bar before it.
         fills = filled.with_columns(_price_factor=pl.lit(None, pl.Float64), _share_factor=pl.lit(None, pl.Float64))

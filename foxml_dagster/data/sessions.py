@@ -9,8 +9,8 @@ A session is made of one or more segments (two when an exchange breaks for lunch
 are aligned to a grid anchored at each segment's start (09:30, 09:31, ... for XNYS 1-minute
 bars); a bar stamped inside a slot is moved to the slot's start. Daily bars are labelled by
 session date at 00:00 UTC: a daily timestamp inside a session's hours belongs to that session,
-any other to the session of its UTC date (so date-only input such as `2021-01-04` works for any
-exchange when read in UTC).
+any other to the session of its date in the zone the input was read in (data.timezone, else UTC),
+so date-only input such as `2021-01-04` keeps its date whatever the exchange.
 """
 
 from __future__ import annotations
@@ -124,15 +124,18 @@ def _exchange_segments(calendar: str, first: date, last: date) -> pl.DataFrame:
     return pl.concat([morning, afternoon]).sort("start")
 
 
-def assign_sessions(ts: pl.Series, calendar: str, minutes: int) -> pl.DataFrame:
+def assign_sessions(ts: pl.Series, calendar: str, minutes: int, *, date_zone: str = "UTC") -> pl.DataFrame:
     """For each timestamp: its session (null when the market is closed then) and its grid slot.
+
+    A daily timestamp outside trading hours takes the session of its date in `date_zone`, the
+    zone its text was written in: `2024-07-10` read as London midnight is 07-10, not 07-09 UTC.
 
     Returns columns `session` and `slot` (the aligned bar-open time), row for row with `ts`.
     """
     frame = pl.DataFrame({"ts": ts}).with_row_index("_row")
     valid = frame.drop_nulls("ts")
     if valid.is_empty():
-        return frame.select(pl.lit(None, pl.Date).alias("session"), pl.lit(None, _UTC_US).alias("slot"))
+        return frame.with_columns(session=pl.lit(None, pl.Date), slot=pl.lit(None, _UTC_US)).select("session", "slot")
     first = valid["ts"].min().date() - timedelta(days=1)  # type: ignore[union-attr]
     last = valid["ts"].max().date() + timedelta(days=1)  # type: ignore[union-attr]
     table = segments(calendar, first, last)
@@ -146,7 +149,7 @@ def assign_sessions(ts: pl.Series, calendar: str, minutes: int) -> pl.DataFrame:
     )
     if minutes == DAILY_MINUTES:
         sessions = table["session"].unique()
-        by_date = pl.col("ts").dt.date()
+        by_date = pl.col("ts").dt.convert_time_zone(date_zone).dt.date()
         session = pl.coalesce("session", pl.when(by_date.is_in(sessions.implode())).then(by_date))
         assigned = inside.with_columns(session.alias("session")).with_columns(
             pl.col("session").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("slot")

@@ -281,3 +281,57 @@ def test_full_pipeline_launched_from_the_cli_is_run_by_the_daemon(registered):
     assert run["__typename"] == "Run" and run["jobName"] == "full_pipeline", run
     wait_for_run(registered, run_id)
     assert {("bars", s) for s in SYMBOLS} | {("orders", None)} <= materialized(registered, run_id)
+
+
+DELETE_PARTITIONS = """
+mutation($repo: RepositorySelector!, $keys: [String!]!) {
+  deleteDynamicPartitions(repositorySelector: $repo, partitionsDefName: "symbol", partitionKeys: $keys) {
+    __typename
+    ... on Error { message }
+  }
+}
+"""
+
+START_SENSOR = """
+mutation($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+SENSOR_RUNS = """
+query($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}
+"""
+
+
+def test_universe_sensor_under_the_daemon_restores_a_missing_symbol_and_refreshes_it(registered):
+    """The daemon ticks the sensor: a symbol of the universe that is not a partition is added back
+    and a symbol_refresh run for it is launched and completes."""
+    deleted = registered.graphql(DELETE_PARTITIONS, {"repo": REPOSITORY_SELECTOR, "keys": ["MSFT"]})
+    assert deleted["deleteDynamicPartitions"]["__typename"] == "DeleteDynamicPartitionsSuccess", deleted
+    selector = {**REPOSITORY_SELECTOR, "sensorName": "universe_changes"}
+    started = registered.graphql(START_SENSOR, {"selector": selector})["startSensor"]
+    assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
+
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    runs: list[dict] = []
+    while not runs:
+        registered.check_alive()
+        tags = as_tags({"dagster/sensor_name": "universe_changes"})
+        runs = registered.graphql(SENSOR_RUNS, {"tags": tags})["runsOrError"]["results"]
+        assert time.monotonic() < deadline, "the daemon never ticked universe_changes"
+        time.sleep(2)
+    assert len(runs) == 1
+    assert {tag["key"]: tag["value"] for tag in runs[0]["tags"]}["dagster/partition"] == "MSFT"
+    wait_for_run(registered, runs[0]["runId"])
+    assert materialized(registered, runs[0]["runId"]) == {(asset, "MSFT") for asset in PER_SYMBOL_ASSETS}
+    nodes = registered.graphql(ASSET_NODES, {"repo": REPOSITORY_SELECTOR})["repositoryOrError"]["assetNodes"]
+    assert {"/".join(n["assetKey"]["path"]): n["partitionKeys"] for n in nodes}["bars"] == SYMBOLS

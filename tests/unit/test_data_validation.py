@@ -507,14 +507,9 @@ def test_raw_contract_violations_are_reported_one_readable_line_each(broken, fai
     assert contract_failures(broken, RAW_CONTRACT) == failures
 
 
-# --- known gaps --------------------------------------------------------------------------------
+# --- formerly known gaps (fixed) --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalize_bars dedups on the raw symbol and strips whitespace only afterwards, so 'XYZ' and "
-    "'XYZ ' at one timestamp both become 'XYZ' bars: duplicate (symbol, ts), BARS_CONTRACT broken",
-)
 def test_symbols_differing_only_by_whitespace_are_one_symbol_and_deduplicated(tmp_path):
     write(tmp_path, "bars.csv", line("2024-01-02", c="10.1"), line("2024-01-02", symbol="XYZ ", c="10.2"))
     result = normalized(read(tmp_path, "bars.csv"))
@@ -523,11 +518,6 @@ def test_symbols_differing_only_by_whitespace_are_one_symbol_and_deduplicated(tm
     assert contract_failures(result.bars) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="normalize._AWARE_FORMATS use %z, which does not accept the ISO-8601 'Z' suffix: "
-    "'2024-01-02T14:30:00Z' is quarantined as unparseable_timestamp (only the Alpaca source rewrites Z)",
-)
 def test_iso_timestamps_with_a_z_suffix_are_read_as_utc(tmp_path):
     write(tmp_path, "bars.csv", line("2024-01-02T14:30:00Z"), line("2024-01-02T14:31:00.5Z"))
     result = normalized(read(tmp_path, "bars.csv"), timezone=None)

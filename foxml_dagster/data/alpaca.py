@@ -5,9 +5,8 @@ retries the statuses it is told to. This module chooses the request (symbol, tim
 adjustment, feed), reads the keys from the environment, turns alpaca-py's `APIError` into errors
 that say what to fix, and returns Alpaca's JSON values as text raw bars (foxml_dagster.data.raw).
 
-alpaca-py (about 1.5 s to import) and the raw-bar module are imported inside functions: the
-experiment config imports AlpacaConfig, and raw.py imports the config, so a top-level import
-would be circular and would slow down every config load.
+alpaca-py (about 1.5 s to import) is imported inside functions: the experiment config imports
+AlpacaConfig, and loading a config should not pay for an HTTP client library.
 """
 
 from __future__ import annotations
@@ -18,12 +17,13 @@ from datetime import UTC, date, datetime, time
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
+import polars as pl
 from pydantic import Field, model_validator
 
+from foxml_dagster.data.raw import ColumnMap, to_raw_bars
 from foxml_dagster.settings import Settings
 
 if TYPE_CHECKING:
-    import polars as pl
     from alpaca.common.rest import RESTClient
     from alpaca.data.timeframe import TimeFrame
 
@@ -154,8 +154,6 @@ class AlpacaSource:
         return sorted(self.universe)
 
     def read_raw(self, symbol: str) -> pl.DataFrame:
-        from foxml_dagster.config import ColumnMap
-        from foxml_dagster.data.raw import to_raw_bars
 
         params = self._request_params(symbol)
         origin = self._origin(params)
@@ -251,7 +249,6 @@ def _alpaca_message(exc: Any) -> str:
 def _bars_as_text(bars: list[dict[str, Any]]) -> pl.DataFrame:
     """Alpaca's bar dicts as text columns. Numbers keep their JSON spelling (str of the parsed
     value round-trips); a trailing Z becomes +00:00, the offset form normalization parses."""
-    import polars as pl
 
     columns = {name: [_text(bar.get(key)) for bar in bars] for name, key in _BAR_FIELDS.items()}
     frame = pl.DataFrame(columns, schema={name: pl.Utf8 for name in _BAR_FIELDS})

@@ -25,13 +25,14 @@ import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+import polars as pl
 from pydantic import Field, model_validator
 
 from foxml_dagster.data.ibkr_pacing import BarRequest, Clock, MonotonicClock, PacingLimiter
+from foxml_dagster.data.raw import ColumnMap, to_raw_bars
 from foxml_dagster.settings import Settings
 
 if TYPE_CHECKING:
-    import polars as pl
     from ib_async import IB, BarData, Contract, RequestError
 
 log = logging.getLogger(__name__)
@@ -226,8 +227,6 @@ class IbkrSource:
         )
 
     async def read_raw_async(self, symbol: str) -> pl.DataFrame:
-        from foxml_dagster.config import ColumnMap
-        from foxml_dagster.data.raw import to_raw_bars
 
         start, end = self.window()
         fetch = _Fetch(self, symbol)
@@ -374,7 +373,6 @@ class _Fetch:
 def _bars_as_text(bars: list[BarData], start: datetime, end: datetime, no_volume: bool) -> pl.DataFrame:
     """IB's bars as text rows inside [start, end), oldest first, each bar once. Chunks are fetched
     newest first, so where two requests overlap the later-ending request's bar is kept."""
-    import polars as pl
 
     seen: set[str] = set()
     rows = []

@@ -72,8 +72,8 @@ pub fn extreme_series(
     }
 }
 
-/// `extreme_series` with the direction fixed at compile time, so the hot loop holds two
-/// compare-and-selects and one rarely taken branch.
+/// `extreme_series` with the direction fixed at compile time. The hot loop is TA-Lib's: one
+/// compare-and-select per row and a branch taken when the extreme leaves the window.
 #[inline(always)]
 fn extreme_series_of<const MAX: bool>(
     values: &[f64],
@@ -94,46 +94,69 @@ fn extreme_series_of<const MAX: bool>(
     // The extreme's value stays in a register: reloading `values[at]` on every comparison would
     // put a load on the dependency chain.
     let (mut at, mut best) = (0, first);
-    // Suffix extremes of rows `table_start..=built`, and the extreme of the rows after `built`.
-    let mut table: Vec<(usize, f64)> = Vec::new();
-    let (mut table_start, mut built) = (1, 0);
-    let (mut after_at, mut after) = (0, worst);
+    // Suffix extremes of the `window` rows ending at `built` (built at most once per `window`
+    // rows, only when the extreme leaves the window), and the extreme of rows
+    // `built + 1..=scanned`, extended lazily when it is needed, so each row is scanned once
+    // per table.
+    let mut table_value = vec![0.0; 0];
+    let mut table_at = vec![0usize; 0];
+    let mut built = None;
+    let (mut after_at, mut after, mut scanned) = (0, worst, 0);
     let mut finite = true;
     for (i, &x) in values.iter().enumerate() {
         finite &= x.is_finite();
-        let start = (i + 1).saturating_sub(window);
-        // Both updates are selects, not branches: whether a row sets a new extreme is as good
-        // as random on market data.
-        let newer = takes_over(x, after);
-        after_at = if newer { i } else { after_at };
-        after = if newer { x } else { after };
-        let newer = takes_over(x, best);
-        at = if newer { i } else { at };
-        best = if newer { x } else { best };
-        if at < start {
-            if start < table_start || start > built {
-                // The window has moved past the table: tabulate the suffix extremes of the
-                // current window, latest winning ties, and restart the tracker after it.
-                table.clear();
-                let mut suffix = (i, x);
-                table.push(suffix);
-                for j in (start..i).rev() {
-                    if !takes_over(suffix.1, values[j]) {
-                        suffix = (j, values[j]);
-                    }
-                    table.push(suffix);
-                }
-                table.reverse();
-                (table_start, built) = (start, i);
-                (after_at, after) = (i + 1, worst);
-                (at, best) = table[0];
+        // Selects, not branches: whether a row sets a new extreme is as good as random. The
+        // value's select is written as a single `maxsd`/`minsd` (equal values are equal), so
+        // the loop-carried chain through `best` is one instruction; the index follows it off
+        // that chain.
+        at = if takes_over(x, best) { i } else { at };
+        best = if MAX {
+            if best > x {
+                best
             } else {
-                let (old_at, old) = table[start - table_start];
-                (at, best) = if takes_over(after, old) {
-                    (after_at, after)
-                } else {
-                    (old_at, old)
-                };
+                x
+            }
+        } else if best < x {
+            best
+        } else {
+            x
+        };
+        let start = (i + 1).saturating_sub(window);
+        if at < start {
+            match built {
+                Some(b) if start <= b => {
+                    for (j, &v) in values.iter().enumerate().take(i + 1).skip(scanned + 1) {
+                        if takes_over(v, after) {
+                            (after_at, after) = (j, v);
+                        }
+                    }
+                    scanned = i;
+                    let (old_at, old) = (table_at[b - start], table_value[b - start]);
+                    (at, best) = if takes_over(after, old) {
+                        (after_at, after)
+                    } else {
+                        (old_at, old)
+                    };
+                }
+                _ => {
+                    // Tabulate the suffix extremes of the window ending here, latest winning
+                    // ties; entry `k` covers rows `i - k..=i`.
+                    if table_value.is_empty() {
+                        table_value = vec![0.0; window];
+                        table_at = vec![0; window];
+                    }
+                    let mut suffix = (i, x);
+                    for (k, j) in (start..=i).rev().enumerate() {
+                        let v = values[j];
+                        if !takes_over(suffix.1, v) {
+                            suffix = (j, v);
+                        }
+                        (table_at[k], table_value[k]) = suffix;
+                    }
+                    built = Some(i);
+                    (after_at, after, scanned) = (i, worst, i);
+                    (at, best) = suffix;
+                }
             }
         }
         if i + 1 >= window {

@@ -93,8 +93,24 @@ class LandingFolderSource:
         return sorted(found)
 
     def read_raw(self, symbol: str) -> pl.DataFrame:
-        parts = [raw.filter(pl.col("symbol") == symbol) for raw in map(self.read_file, self.files())]
+        parts = []
+        for raw in map(self.read_file, self.files()):
+            own = raw.filter(pl.col("symbol").str.strip_chars() == symbol)
+            if own.height:
+                _refuse_rows_without_symbol(raw)
+            parts.append(own)
         return pl.concat([empty_raw_bars(), *parts])
+
+
+def _refuse_rows_without_symbol(raw: pl.DataFrame) -> None:
+    """Rows with no symbol belong to no partition; rather than lose them, stop with their rows."""
+    orphans = raw.filter(pl.col("symbol").is_null() | (pl.col("symbol").str.strip_chars() == ""))
+    if orphans.height:
+        rows = orphans["source_row"].head(10).to_list()
+        raise SourceFormatError(
+            f"{orphans['origin'][0]}: {orphans.height} row(s) have no symbol (data rows {rows}"
+            f"{', ...' if orphans.height > 10 else ''}); fill in the symbol or remove them, then re-run"
+        )
 
 
 class SyntheticSource:

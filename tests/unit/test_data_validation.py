@@ -523,3 +523,12 @@ def test_iso_timestamps_with_a_z_suffix_are_read_as_utc(tmp_path):
     result = normalized(read(tmp_path, "bars.csv"), timezone=None)
     assert result.quarantine.is_empty()
     assert result.bars["ts"].to_list() == [utc(2024, 1, 2, 14, 30), datetime(2024, 1, 2, 14, 31, 0, 500000, UTC)]
+
+
+def test_rows_without_a_symbol_in_a_multi_symbol_file_stop_its_symbols_instead_of_vanishing(tmp_path):
+    write(tmp_path, "bars.csv", line("2024-01-02"), line("2024-01-03", symbol=""), line("2024-01-02", symbol="ABC"))
+    write(tmp_path, "OTHER.csv", "2024-01-02,10,11,9,10.5,100", header="ts,open,high,low,close,volume")
+    source = LandingFolderSource(tmp_path, ColumnMap())
+    with pytest.raises(SourceFormatError, match=r"bars.csv: 1 row\(s\) have no symbol \(data rows \[2\]\)"):
+        source.read_raw("XYZ")
+    assert source.read_raw("OTHER").height == 1  # a file without the problem is unaffected

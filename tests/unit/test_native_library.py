@@ -336,6 +336,47 @@ def test_every_kernel_keeps_nan_inside_and_never_spreads_it_past_its_window(awkw
     assert np.isfinite(gaps[-20:]).all(), f"{name}: the gap poisoned the rest of the series"
 
 
+SINGLE_PASS = {  # kernels that check finiteness inside their own loop instead of a separate scan
+    "SMA": lambda h, l, c: native.sma(c, timeperiod=9),
+    "EMA": lambda h, l, c: native.ema(c, timeperiod=9),
+    "STDDEV": lambda h, l, c: native.stddev(c, timeperiod=9, nbdev=2.0),
+    "RSI": lambda h, l, c: native.rsi(c, timeperiod=9),
+    "ATR": lambda h, l, c: native.atr(h, l, c, timeperiod=9),
+    "ADX": lambda h, l, c: native.adx(h, l, c, timeperiod=5),
+    "PLUS_DI": lambda h, l, c: native.dmi(h, l, c, timeperiod=5)[0],
+    "MACD_SIGNAL": lambda h, l, c: native.macd(c, fastperiod=3, slowperiod=6, signalperiod=4).macdsignal,
+    "MAX": lambda h, l, c: native.rolling_max(c, timeperiod=9),
+    "MIN": lambda h, l, c: native.rolling_min(h, timeperiod=9),  # reads high
+}
+
+
+@pytest.mark.parametrize("name", sorted(SINGLE_PASS))
+@pytest.mark.parametrize("bad", [NAN, math.inf, -math.inf])
+@pytest.mark.parametrize("column", [0, 1, 2])
+def test_a_non_finite_value_in_any_input_splits_the_series_exactly_there(name, bad, column):
+    rng = np.random.default_rng(11)
+    _, h, l, c, _ = ohlcv(rng, 300)
+    cols = [h.copy(), l.copy(), c.copy()]
+    reads = {0, 1, 2} if name in {"ATR", "ADX", "PLUS_DI"} else {0} if name == "MIN" else {2}
+    column = column if column in reads else min(reads)  # put the gap where the kernel looks
+    cols[column][[0, 120, 299]] = bad
+    out = SINGLE_PASS[name](*cols)
+    expected = np.full(300, NAN)
+    for start, end in [(1, 120), (121, 299)]:  # the finite runs, each computed on its own
+        expected[start:end] = SINGLE_PASS[name](*(x[start:end] for x in cols))
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("window", [2, 30, 500])
+def test_rolling_extremes_match_talib_where_the_extreme_leaves_every_window(window):
+    # A steady fall (rise) puts the maximum (minimum) at the oldest row of every window, the
+    # case where a rescan per row would cost O(window).
+    falling = -np.arange(5000.0) + np.sin(np.arange(5000.0)) * 0.1
+    for values in (falling, -falling):
+        np.testing.assert_array_equal(native.rolling_max(values, timeperiod=window), talib.MAX(values, window))
+        np.testing.assert_array_equal(native.rolling_min(values, timeperiod=window), talib.MIN(values, window))
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------

@@ -109,27 +109,7 @@ def normalize_bars(
             "set data.timezone (e.g. America/New_York) in the experiment config"
         )
 
-    prices = ["_open", "_high", "_low", "_close", *(["_adj_close"] if use_adj else [])]
-    numbers = [f"_{v}" for v in values]
-    rule = (
-        pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
-        .then(pl.lit("missing_symbol"))
-        .when(pl.col("_ts").is_null())
-        .then(pl.lit("unparseable_timestamp"))
-        .when(pl.any_horizontal(pl.col(c).is_null() | ~pl.col(c).is_finite() for c in numbers))
-        .then(pl.lit("non_numeric_value"))
-        .when(pl.any_horizontal(pl.col(c) <= 0 for c in prices))
-        .then(pl.lit("non_positive_price"))
-        .when(pl.col("_volume") < 0)
-        .then(pl.lit("negative_volume"))
-        .when(
-            (pl.col("_high") < pl.max_horizontal("_open", "_close", "_low"))
-            | (pl.col("_low") > pl.min_horizontal("_open", "_close"))
-        )
-        .then(pl.lit("ohlc_inconsistent"))
-        .when(_bad_corporate_action(actions))
-        .then(pl.lit("bad_corporate_action"))
-    )
+    rule = _first_broken_rule(values, actions, use_adj=use_adj)
     detail = (
         pl.when(pl.col("_ts").is_null())
         .then(pl.format("ts={}", pl.col("ts")))
@@ -146,19 +126,8 @@ def normalize_bars(
     checked = checked.filter(pl.col("_ts").is_null() | in_window)
     checked, realigned = _align_to_sessions(checked, sessions, date_zone=timezone or "UTC")
 
-    bad = checked.filter(pl.col("rule").is_not_null())
-    good = checked.filter(pl.col("rule").is_null()).with_row_index("_order")
-    last_of_key = pl.col("_order") == pl.col("_order").max().over("symbol", "_ts")
-    winners = good.filter(last_of_key)
-    superseded = (
-        good.filter(~last_of_key)
-        .join(winners.select("symbol", "_ts", pl.col("source_row").alias("_kept")), on=["symbol", "_ts"])
-        .with_columns(
-            pl.lit("duplicate_bar").alias("rule"),
-            pl.format("superseded by source row {}", "_kept").alias("detail"),
-        )
-    )
-    rejected = [bad, superseded]
+    winners, superseded = _deduplicated(checked.filter(pl.col("rule").is_null()))
+    rejected = [checked.filter(pl.col("rule").is_not_null()), superseded]
 
     filled = None
     coverage = pl.DataFrame(schema=COVERAGE_SCHEMA)
@@ -178,6 +147,47 @@ def normalize_bars(
         realigned=realigned,
         coverage=coverage,
     )
+
+
+def _first_broken_rule(values: list[str], actions: list[str], *, use_adj: bool) -> pl.Expr:
+    """The name of the first validation rule a row breaks (module docstring), or null."""
+    prices = ["_open", "_high", "_low", "_close", *(["_adj_close"] if use_adj else [])]
+    numbers = [f"_{v}" for v in values]
+    return (
+        pl.when(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
+        .then(pl.lit("missing_symbol"))
+        .when(pl.col("_ts").is_null())
+        .then(pl.lit("unparseable_timestamp"))
+        .when(pl.any_horizontal(pl.col(c).is_null() | ~pl.col(c).is_finite() for c in numbers))
+        .then(pl.lit("non_numeric_value"))
+        .when(pl.any_horizontal(pl.col(c) <= 0 for c in prices))
+        .then(pl.lit("non_positive_price"))
+        .when(pl.col("_volume") < 0)
+        .then(pl.lit("negative_volume"))
+        .when(
+            (pl.col("_high") < pl.max_horizontal("_open", "_close", "_low"))
+            | (pl.col("_low") > pl.min_horizontal("_open", "_close"))
+        )
+        .then(pl.lit("ohlc_inconsistent"))
+        .when(_bad_corporate_action(actions))
+        .then(pl.lit("bad_corporate_action"))
+    )
+
+
+def _deduplicated(good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(one row per (symbol, ts): the last in source order, the earlier rows as duplicate_bar)."""
+    good = good.with_row_index("_order")
+    last_of_key = pl.col("_order") == pl.col("_order").max().over("symbol", "_ts")
+    winners = good.filter(last_of_key)
+    superseded = (
+        good.filter(~last_of_key)
+        .join(winners.select("symbol", "_ts", pl.col("source_row").alias("_kept")), on=["symbol", "_ts"])
+        .with_columns(
+            pl.lit("duplicate_bar").alias("rule"),
+            pl.format("superseded by source row {}", "_kept").alias("detail"),
+        )
+    )
+    return winners, superseded
 
 
 def _bad_corporate_action(actions: list[str]) -> pl.Expr:

@@ -2,19 +2,36 @@
 //!
 //! For each group, one loop walks the bars: the bar's log return enters a sliding window of
 //! `vol_window` returns, the window's sample standard deviation `sigma` (ddof 1) sets the widths
-//! `profit_mult * sigma` and `stop_mult * sigma`, and the first-touch scan runs at once, while
-//! the next `horizon` closes are still in cache. A bar whose window is incomplete or holds a
-//! non-finite return has `sigma = NaN` and no label. `sigma` uses returns up to and including
-//! bar `i` only, so barrier widths are causal.
+//! `profit_mult * sigma` and `stop_mult * sigma`, and the first-touch scan runs while the next
+//! `horizon` closes are still in cache. A bar whose window is incomplete or holds a non-finite
+//! return has `sigma = NaN` and no label. `sigma` uses returns up to and including bar `i` only,
+//! so barrier widths are causal.
 //!
 //! The caller passes `log_close = ln(close)` (a vectorised log is several times faster than a
 //! scalar one), so each return and each scan step is a subtraction; NaN marks an invalid price.
 //! The window keeps a running mean and sum of squared deviations (Welford add/remove), and is
 //! recomputed exactly every `RECOMPUTE_LAPS * vol_window` steps so rounding cannot drift along a
 //! long series.
+//!
+//! Speed. The bars run in blocks of `BLOCK`: first the window's variance for every bar of the
+//! block (the serial Welford chain), then their square roots in one loop that vectorises (so
+//! no scan waits on a square root), then the scans. Where the CPU has AVX2, a scan tests
+//! `CHUNK` steps at once without a branch and takes the first near step from the bit mask, so
+//! the random step of the first touch costs no mispredicted loop exit. Every value is computed
+//! with the same operations as the plain per-bar loop (the tests keep it as
+//! `tests::triple_barrier_vol_reference`), so results are equal bit for bit.
 
 use super::{BarrierTouches, Touch, UNKNOWN_INDEX};
 use crate::groups::Offsets;
+
+/// Bars per block: the variances of a block live in a stack buffer of this many `f64`s.
+const BLOCK: usize = 256;
+
+/// Scan steps tested per branch.
+const CHUNK: usize = 16;
+
+/// Bit k of a chunk's mask stands for step k of the chunk.
+type Mask = u32;
 
 /// Per-bar outcomes plus the volatility that scaled each bar's barriers.
 pub fn triple_barrier_vol(
@@ -28,38 +45,172 @@ pub fn triple_barrier_vol(
 ) -> (BarrierTouches, Vec<f64>) {
     let n = close.len();
     assert_eq!(offsets.series_len(), n, "offsets do not describe close");
+    assert_eq!(log_close.len(), n, "close and log_close differ in length");
     assert!(
         horizon >= 1 && vol_window >= 2,
         "horizon >= 1 and vol_window >= 2 required"
     );
-    let mut touches = BarrierTouches {
-        touch_index: vec![UNKNOWN_INDEX; n],
-        ret: vec![f64::NAN; n],
-        barrier: vec![0; n],
+    let args = Args {
+        close,
+        log_close,
+        offsets,
+        horizon,
+        vol_window,
+        profit_mult,
+        stop_mult,
     };
-    let mut vol = vec![f64::NAN; n];
-    let mut window = Window::new(vol_window);
-    for group in offsets.ranges() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU running this has AVX2, checked just above.
+        return unsafe { avx2::kernel(&args) };
+    }
+    kernel::<Portable>(&args)
+}
+
+struct Args<'a> {
+    close: &'a [f64],
+    log_close: &'a [f64],
+    offsets: &'a Offsets,
+    horizon: usize,
+    vol_window: usize,
+    profit_mult: f64,
+    stop_mult: f64,
+}
+
+/// How a scan finds the near steps of a chunk.
+trait NearSteps {
+    /// Bit k set where step k of `chunk` is near a barrier (`l - base >= near_up` or
+    /// `l - base <= near_down`; never for NaN); bits above the lowest set one may be left clear.
+    ///
+    /// # Safety
+    /// The CPU must have the features the implementation is compiled for.
+    unsafe fn mask(chunk: &[f64; CHUNK], base: f64, near_up: f64, near_down: f64) -> Mask;
+}
+
+/// Any CPU: a plain loop that stops at the first near step.
+struct Portable;
+
+impl NearSteps for Portable {
+    #[inline(always)]
+    unsafe fn mask(chunk: &[f64; CHUNK], base: f64, near_up: f64, near_down: f64) -> Mask {
+        chunk
+            .iter()
+            .position(|&l| is_near(l, base, near_up, near_down))
+            .map_or(0, |k| 1 << k)
+    }
+}
+
+#[inline(always)]
+fn is_near(l: f64, base: f64, near_up: f64, near_down: f64) -> bool {
+    let d = l - base;
+    d >= near_up || d <= near_down // false for NaN: an invalid price never touches
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Args, BarrierTouches, Mask, NearSteps, CHUNK};
+    use std::arch::x86_64::{
+        _mm256_cmp_pd, _mm256_loadu_pd, _mm256_movemask_pd, _mm256_or_pd, _mm256_set1_pd,
+        _mm256_sub_pd, _CMP_GE_OQ, _CMP_LE_OQ,
+    };
+
+    /// Four steps per instruction; the chunk's whole mask without a branch.
+    pub(super) struct Avx2;
+
+    impl NearSteps for Avx2 {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn mask(chunk: &[f64; CHUNK], base: f64, near_up: f64, near_down: f64) -> Mask {
+            let (base, up, down) = (
+                _mm256_set1_pd(base),
+                _mm256_set1_pd(near_up),
+                _mm256_set1_pd(near_down),
+            );
+            let mut mask = 0;
+            for (q, l) in chunk.chunks_exact(4).enumerate() {
+                // SAFETY: `l` holds 4 values (`chunks_exact(4)`); an unaligned load reads them.
+                let d = _mm256_sub_pd(unsafe { _mm256_loadu_pd(l.as_ptr()) }, base);
+                // Ordered comparisons: false for NaN, as in `is_near`.
+                let near = _mm256_or_pd(
+                    _mm256_cmp_pd::<_CMP_GE_OQ>(d, up),
+                    _mm256_cmp_pd::<_CMP_LE_OQ>(d, down),
+                );
+                mask |= (_mm256_movemask_pd(near) as Mask) << (4 * q);
+            }
+            mask
+        }
+    }
+
+    /// The kernel compiled for AVX2. No FMA is enabled (and Rust never contracts `a * b + c`
+    /// on its own), so every value is bit for bit that of the portable build.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn kernel(args: &Args<'_>) -> (BarrierTouches, Vec<f64>) {
+        super::kernel::<Avx2>(args)
+    }
+}
+
+/// The loop over groups and blocks. Only call `kernel::<K>` where `K::mask` may run (see
+/// `NearSteps::mask`).
+#[inline(always)]
+fn kernel<K: NearSteps>(args: &Args<'_>) -> (BarrierTouches, Vec<f64>) {
+    let (close, log_close) = (args.close, args.log_close);
+    let n = close.len();
+    // Every output is pushed once per bar, in order: the groups cover 0..n contiguously.
+    let mut touches = BarrierTouches {
+        touch_index: Vec::with_capacity(n),
+        ret: Vec::with_capacity(n),
+        barrier: Vec::with_capacity(n),
+    };
+    let mut vol = Vec::with_capacity(n);
+    let mut window = Window::new(args.vol_window);
+    let mut var = [0.0f64; BLOCK];
+    let (mut index, mut ret, mut barrier) = ([0i64; BLOCK], [0.0f64; BLOCK], [0i8; BLOCK]);
+    for group in args.offsets.ranges() {
         let Some(last) = group.end.checked_sub(1) else {
             continue;
         };
         window.clear();
-        for i in group.clone() {
-            if i > group.start {
-                window.push(log_close[i] - log_close[i - 1]);
+        let mut block_start = group.start;
+        while block_start < group.end {
+            let block_end = group.end.min(block_start + BLOCK);
+            let var = &mut var[..block_end - block_start];
+            // 1. The window's variance per bar (NaN while incomplete): a serial chain.
+            for (v, i) in var.iter_mut().zip(block_start..block_end) {
+                if i > group.start {
+                    window.push(log_close[i] - log_close[i - 1]);
+                }
+                *v = window.variance();
             }
-            let Some(sigma) = window.std() else {
-                continue;
-            };
-            vol[i] = sigma;
-            let (up, down) = (profit_mult * sigma, stop_mult * sigma);
-            if let Some(t) = scan(close, log_close, i, last, up, down, horizon) {
-                touches.touch_index[i] = t.index as i64;
-                touches.ret[i] = t.ret;
-                touches.barrier[i] = t.barrier;
+            // 2. The square roots, independent of each other: this loop vectorises.
+            vol.extend(var.iter().map(|v| v.sqrt()));
+            // 3. The scans, into block buffers appended at once (no per-push capacity checks).
+            //    A complete window's variance is never NaN (`max(0.0)` clears it), so a NaN
+            //    sigma is exactly an incomplete window.
+            let sigmas = &vol[block_start..block_end];
+            for (k, (&sigma, i)) in sigmas.iter().zip(block_start..).enumerate() {
+                let touch = if sigma.is_nan() {
+                    None
+                } else {
+                    let widths = (args.profit_mult * sigma, args.stop_mult * sigma);
+                    // SAFETY: passed on from the caller of `kernel::<K>`.
+                    unsafe { scan::<K>(close, log_close, i, last, widths, args.horizon) }
+                };
+                (index[k], ret[k], barrier[k]) = match touch {
+                    Some(t) => (t.index as i64, t.ret, t.barrier),
+                    None => (UNKNOWN_INDEX, f64::NAN, 0),
+                };
             }
+            let rows = sigmas.len();
+            touches.touch_index.extend_from_slice(&index[..rows]);
+            touches.ret.extend_from_slice(&ret[..rows]);
+            touches.barrier.extend_from_slice(&barrier[..rows]);
+            block_start = block_end;
         }
     }
+    debug_assert_eq!(vol.len(), n);
     (touches, vol)
 }
 
@@ -69,13 +220,16 @@ const MARGIN: f64 = 1e-12;
 /// The scan of `first_touch` on log prices. Candidates within `MARGIN` of a barrier are settled by
 /// the exact definition, so touches equal `first_touch` with the same widths; `ret` may differ
 /// from `ln(close[j] / close[i])` in the last bits.
-fn scan(
+///
+/// # Safety
+/// As for `K::mask`.
+#[inline(always)]
+unsafe fn scan<K: NearSteps>(
     close: &[f64],
     log_close: &[f64],
     i: usize,
     last: usize,
-    up: f64,
-    down: f64,
+    (up, down): (f64, f64),
     horizon: usize,
 ) -> Option<Touch> {
     let base = log_close[i];
@@ -85,23 +239,48 @@ fn scan(
     }
     let scan_last = i.saturating_add(horizon).min(last);
     let (near_up, near_down) = (up - MARGIN, -down + MARGIN);
-    // Searching the slice lets the compiler drop the bounds checks of the hot loop.
-    let ahead = &log_close[i + 1..=scan_last];
-    let near = |l: &f64| {
-        let d = l - base;
-        d >= near_up || d <= near_down // false for NaN: an invalid price never touches
-    };
-    let mut start = 0;
-    while let Some(k) = ahead[start..].iter().position(near).map(|p| start + p) {
-        let j = i + 1 + k;
-        let d = ahead[k] - base;
+    let (clear_up, clear_down) = (up + MARGIN, down + MARGIN);
+    let mut start = i + 1;
+    while start <= scan_last {
+        // Bit k: step `start + k` is near a barrier. Steps past `scan_last` are masked off, so a
+        // full chunk may read past the scan (never past the series).
+        let steps = (scan_last + 1 - start).min(CHUNK);
+        let mask = match log_close.get(start..start + CHUNK) {
+            // SAFETY: passed on from our caller.
+            Some(chunk) => unsafe {
+                K::mask(
+                    chunk.try_into().expect("CHUNK long"),
+                    base,
+                    near_up,
+                    near_down,
+                )
+            },
+            None => log_close[start..start + steps]
+                .iter()
+                .position(|&l| is_near(l, base, near_up, near_down))
+                .map_or(0, |k| 1 << k),
+        } & low_bits(steps);
+        if mask == 0 {
+            start += CHUNK;
+            continue;
+        }
+        let j = start + mask.trailing_zeros() as usize;
+        let d = log_close[j] - base;
         // Clear of the margin the log difference decides (and is the return to within
-        // rounding); within it the exact definition decides, as in `first_touch`.
-        let r = if d >= up + MARGIN || d <= -down - MARGIN {
-            d
-        } else {
-            (close[j] / close[i]).ln()
-        };
+        // rounding). The direction is a coin flip, so it is selected without a branch, and one
+        // predictable test on `sign * d` (exact) checks the margin on that side: upward
+        // `d >= up + MARGIN`, downward `-d >= down + MARGIN`, i.e. `d <= -down - MARGIN`.
+        let (sign, clear) =
+            std::hint::select_unpredictable(d >= up, (1.0, clear_up), (-1.0, clear_down));
+        if sign * d >= clear {
+            return Some(Touch {
+                index: j,
+                ret: d,
+                barrier: sign as i8,
+            });
+        }
+        // Within the margin the exact definition decides, as in `first_touch`.
+        let r = (close[j] / close[i]).ln();
         if r >= up {
             return Some(Touch {
                 index: j,
@@ -116,7 +295,7 @@ fn scan(
                 barrier: -1,
             });
         }
-        start = k + 1; // a near miss inside the margin: scan on
+        start = j + 1; // a near miss inside the margin: scan on after it
     }
     let vertical = i.checked_add(horizon).filter(|&v| v <= last)?;
     let d = log_close[vertical] - base;
@@ -126,6 +305,16 @@ fn scan(
         ret: d,
         barrier: 0,
     })
+}
+
+/// The lowest `k` bits set (`k <= CHUNK`).
+#[inline(always)]
+fn low_bits(k: usize) -> Mask {
+    if k >= CHUNK {
+        Mask::MAX
+    } else {
+        (1 << k) - 1
+    }
 }
 
 /// The last `len` returns, their mean and sum of squared deviations.
@@ -203,8 +392,14 @@ impl Window {
             .sum();
     }
 
-    fn std(&self) -> Option<f64> {
-        (self.count >= self.len).then(|| (self.m2.max(0.0) * self.inv_dof).sqrt())
+    /// Sample variance of a complete window (never NaN: `max` maps a NaN `m2` to 0); NaN while
+    /// the window is incomplete.
+    fn variance(&self) -> f64 {
+        if self.count >= self.len {
+            self.m2.max(0.0) * self.inv_dof
+        } else {
+            f64::NAN
+        }
     }
 }
 
@@ -268,5 +463,202 @@ mod tests {
         assert!(vol[5..10].iter().all(|v| v.is_finite()));
         assert!(vol[10..16].iter().all(|v| v.is_nan()));
         assert!(vol[16].is_finite());
+    }
+
+    /// The plain per-bar loop this kernel replaced (one bar at a time, the square root inside
+    /// the loop, a scan that branches on every step): the reference for bit-for-bit equality.
+    fn triple_barrier_vol_reference(
+        close: &[f64],
+        log_close: &[f64],
+        offsets: &Offsets,
+        horizon: usize,
+        vol_window: usize,
+        profit_mult: f64,
+        stop_mult: f64,
+    ) -> (BarrierTouches, Vec<f64>) {
+        let n = close.len();
+        let mut touches = BarrierTouches {
+            touch_index: vec![UNKNOWN_INDEX; n],
+            ret: vec![f64::NAN; n],
+            barrier: vec![0; n],
+        };
+        let mut vol = vec![f64::NAN; n];
+        let mut window = Window::new(vol_window);
+        for group in offsets.ranges() {
+            let Some(last) = group.end.checked_sub(1) else {
+                continue;
+            };
+            window.clear();
+            for i in group.clone() {
+                if i > group.start {
+                    window.push(log_close[i] - log_close[i - 1]);
+                }
+                if window.count < window.len {
+                    continue;
+                }
+                let sigma = (window.m2.max(0.0) * window.inv_dof).sqrt();
+                vol[i] = sigma;
+                let (up, down) = (profit_mult * sigma, stop_mult * sigma);
+                if let Some(t) = scan_reference(close, log_close, i, last, up, down, horizon) {
+                    touches.touch_index[i] = t.index as i64;
+                    touches.ret[i] = t.ret;
+                    touches.barrier[i] = t.barrier;
+                }
+            }
+        }
+        (touches, vol)
+    }
+
+    fn scan_reference(
+        close: &[f64],
+        log_close: &[f64],
+        i: usize,
+        last: usize,
+        up: f64,
+        down: f64,
+        horizon: usize,
+    ) -> Option<Touch> {
+        let base = log_close[i];
+        if base.is_nan() || !(up > 0.0 && down > 0.0) {
+            return None;
+        }
+        let scan_last = i.saturating_add(horizon).min(last);
+        let (near_up, near_down) = (up - MARGIN, -down + MARGIN);
+        let ahead = &log_close[i + 1..=scan_last];
+        let near = |l: &f64| {
+            let d = l - base;
+            d >= near_up || d <= near_down
+        };
+        let mut start = 0;
+        while let Some(k) = ahead[start..].iter().position(near).map(|p| start + p) {
+            let j = i + 1 + k;
+            let d = ahead[k] - base;
+            let r = if d >= up + MARGIN || d <= -down - MARGIN {
+                d
+            } else {
+                (close[j] / close[i]).ln()
+            };
+            if r >= up {
+                return Some(Touch {
+                    index: j,
+                    ret: r,
+                    barrier: 1,
+                });
+            }
+            if r <= -down {
+                return Some(Touch {
+                    index: j,
+                    ret: r,
+                    barrier: -1,
+                });
+            }
+            start = k + 1;
+        }
+        let vertical = i.checked_add(horizon).filter(|&v| v <= last)?;
+        let d = log_close[vertical] - base;
+        d.is_finite().then_some(Touch {
+            index: vertical,
+            ret: d,
+            barrier: 0,
+        })
+    }
+
+    fn bits(x: &[f64]) -> Vec<u64> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn assert_same(a: &(BarrierTouches, Vec<f64>), b: &(BarrierTouches, Vec<f64>), case: &str) {
+        assert_eq!(a.0.touch_index, b.0.touch_index, "{case}: touch_index");
+        assert_eq!(a.0.barrier, b.0.barrier, "{case}: barrier");
+        assert_eq!(bits(&a.0.ret), bits(&b.0.ret), "{case}: ret");
+        assert_eq!(bits(&a.1), bits(&b.1), "{case}: vol");
+    }
+
+    /// Random walks, flat stretches, invalid prices, groups (some empty) across block and chunk
+    /// boundaries, horizons around `CHUNK`, and barriers placed on realised returns (so the
+    /// margin's exact path runs): every kernel equals the reference bit for bit.
+    #[test]
+    fn blocked_and_chunked_kernels_equal_the_plain_loop_bit_for_bit() {
+        let mut rng = Rng::new(11);
+        let mut margin_cases = 0;
+        for case in 0..400 {
+            let n = 1 + (rng.uniform() * 1500.0) as usize;
+            let scale = [0.0005, 0.01, 0.05][case % 3];
+            let mut close: Vec<f64> = rng
+                .walk(n, 0.0, scale)
+                .iter()
+                .map(|x| 100.0 * x.exp())
+                .collect();
+            if case % 4 == 1 {
+                // Two price levels: the window's sigma, times the right multiple, lands on a
+                // realised return within rounding (the margin path).
+                close = (0..n).map(|k| [100.0, 101.0][k % 2]).collect();
+            }
+            if case % 5 == 2 {
+                for _ in 0..1 + n / 100 {
+                    let k = (rng.uniform() * n as f64) as usize % n;
+                    close[k] = [f64::NAN, 0.0, -1.0, f64::INFINITY][k % 4];
+                }
+            }
+            if case % 7 == 3 {
+                close.iter_mut().for_each(|c| *c = (*c * 4.0).round() / 4.0);
+            }
+            let log_close: Vec<f64> = close
+                .iter()
+                .map(|&c| {
+                    if c.is_finite() && c > 0.0 {
+                        c.ln()
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect();
+            let mut cuts: Vec<usize> = (0..(case % 4))
+                .map(|_| (rng.uniform() * n as f64) as usize)
+                .collect();
+            cuts.extend([0, n, n]);
+            cuts.sort_unstable();
+            let cuts: Vec<i64> = cuts.iter().map(|&c| c as i64).collect();
+            let offsets = Offsets::new(&cuts, n).unwrap();
+            let horizon = [1, 2, 5, 15, 16, 17, 20, 31, 33, 100][case % 10];
+            let vol_window = [2, 3, 20, 64][case % 4];
+            let (profit, stop) = if case % 4 == 1 {
+                let m = (vol_window - 1) as f64 / vol_window as f64;
+                (m.sqrt(), [m.sqrt(), 0.5, f64::INFINITY][case % 3])
+            } else {
+                let pick = |u: f64| {
+                    [0.01, 0.5, 1.0, 2.0, 4.47, f64::INFINITY, 0.0, f64::NAN]
+                        [(u * 8.0) as usize % 8]
+                };
+                (pick(rng.uniform()), pick(rng.uniform()))
+            };
+            let args = Args {
+                close: &close,
+                log_close: &log_close,
+                offsets: &offsets,
+                horizon,
+                vol_window,
+                profit_mult: profit,
+                stop_mult: stop,
+            };
+            let expected = triple_barrier_vol_reference(
+                &close, &log_close, &offsets, horizon, vol_window, profit, stop,
+            );
+            let label = format!("case {case}: n {n}, h {horizon}, w {vol_window}, {profit}/{stop}");
+            assert_same(&kernel::<Portable>(&args), &expected, &label);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 detected just above.
+                assert_same(&unsafe { avx2::kernel(&args) }, &expected, &label);
+            }
+            let public = triple_barrier_vol(
+                &close, &log_close, &offsets, horizon, vol_window, profit, stop,
+            );
+            assert_same(&public, &expected, &label);
+            if case % 4 == 1 {
+                margin_cases += usize::from(expected.0.barrier.iter().any(|&b| b != 0));
+            }
+        }
+        assert!(margin_cases > 0, "the margin path never ran");
     }
 }

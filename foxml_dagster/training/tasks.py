@@ -2,10 +2,16 @@
 
 `fit_fold` is a plain module-level function so Ray can ship it to workers by reference; the
 in-process runner calls the very same function, which is why both give identical predictions.
+
+Only this module and what the task's own family needs are imported in a worker: the families
+import xgboost, torch and Lightning inside their methods, so a worker that only ever fits tabular
+families never pays the 8-10 s torch + Lightning import (tests/integration/test_ray_training.py
+checks this).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,14 +66,28 @@ def fit_fold(panel: TargetPanel, task: FitTask) -> FitOutcome:
     )
     fit_seconds = time.perf_counter() - started
     score = model.predict_score(panel.inputs(task.test_rows, window, kind))
+    model_bytes = model.to_bytes()
+    _release_gpu_cache()
     return FitOutcome(
         family=task.family,
         target=panel.target,
         fold=task.fold,
-        model_bytes=model.to_bytes(),
+        model_bytes=model_bytes,
         y_score=score,
         fit_seconds=fit_seconds,
         n_fit=len(fit_rows),
         n_val=len(val_rows),
         info=dict(model.fit_info_),
     )
+
+
+def _release_gpu_cache() -> None:
+    """Give back the GPU memory torch's allocator keeps cached after a fit.
+
+    Ray workers are reused across tasks (runner.RayRunner), so without this a worker would hold
+    the cached blocks of its last model while another task on the same GPU needs them. Looks at
+    sys.modules rather than importing torch, so tabular tasks stay free of torch.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -4,11 +4,14 @@ one family can be retrained alone, through Ray, without touching the others."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
 
 from assets.partitions import range_tags, symbol_partitions
+from foxml_dagster.paths import REPO_ROOT
 from foxml_dagster.storage import query_catalog
 from foxml_dagster.training import InProcessRunner, RayRunner, train_out_of_fold
 from tests.unit.test_training import FEATURES, TINY, make_folds, make_frame
@@ -42,6 +45,43 @@ def test_ray_fan_out_gives_the_same_predictions_as_in_process(ray_cluster) -> No
     assert fanned.oof.equals(local.oof)
     assert len(fanned.models) == len(families) * 2  # one Ray task per (family, fold)
     assert [m.model_id for m in fanned.models] == [m.model_id for m in local.models]
+
+
+def test_workers_are_reused_across_tasks_and_fan_outs(ray_cluster) -> None:
+    """A fresh worker per task would pay every import (torch + Lightning: 8-10 s) per fold."""
+    from foxml_dagster.training.runner import Call
+
+    def pid() -> int:  # local, so Ray ships it by value: workers cannot import this test module
+        import os
+        import time
+
+        time.sleep(0.05)  # long enough that both workers take tasks
+        return os.getpid()
+
+    calls = [Call((), name=f"pid{i}") for i in range(8)]
+    pids = set(RayRunner().map(pid, calls)) | set(RayRunner().map(pid, calls))
+    assert len(pids) <= 2  # the session's cluster has 2 CPUs and each task asks for 1
+
+
+def test_a_tabular_task_never_imports_torch(tmp_path) -> None:
+    """Workers that only fit tabular families must not pay the torch + Lightning import."""
+    script = (
+        "import sys\n"
+        "from foxml_dagster.training.data import build_panel, fold_rows\n"
+        "from foxml_dagster.training.tasks import FitTask, fit_fold\n"
+        "from tests.unit.test_training import FEATURES, make_folds, make_frame\n"
+        "frame = make_frame(n_bars=120, symbols=('AAA', 'BBB'))\n"
+        "folds = make_folds(frame, n_folds=2)\n"
+        "panel = build_panel(frame, 'tb_h5', FEATURES)\n"
+        "train, test = (fold_rows(panel, folds, 0, role) for role in ('train', 'test'))\n"
+        "for family in ('lightgbm', 'xgboost', 'logistic', 'ridge', 'random_forest', 'extra_trees'):\n"
+        "    fit_fold(panel, FitTask(family, {}, 0, 0, train, test, 0.2))\n"
+        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_failing_task_names_its_family_and_fold(ray_cluster) -> None:

@@ -6,6 +6,11 @@ use pyo3::prelude::*;
 
 use crate::groups::Offsets;
 
+/// A float64 array handed to Python, one read from it, and optional group offsets.
+pub type Arr<'py> = Bound<'py, PyArray1<f64>>;
+pub type In<'py> = PyReadonlyArray1<'py, f64>;
+pub type PyOffsets<'py> = Option<PyReadonlyArray1<'py, i64>>;
+
 /// Borrows a float64 array as a slice, or explains how to make it contiguous.
 pub fn float_slice<'a>(array: &'a PyReadonlyArray1<'_, f64>, name: &str) -> PyResult<&'a [f64]> {
     array.as_slice().map_err(|_| {

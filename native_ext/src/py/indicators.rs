@@ -4,11 +4,10 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::args::{map_series, positive};
+use super::args::{map_series, positive, PyOffsets as Offsets};
 use crate::{oscillators, rolling, smoothing};
 
 type Out<'py> = PyResult<Bound<'py, PyArray1<f64>>>;
-type Offsets<'py> = Option<PyReadonlyArray1<'py, i64>>;
 
 #[pyfunction]
 #[pyo3(signature = (values, *, timeperiod, offsets=None))]

@@ -5,6 +5,7 @@ mod args;
 mod events;
 mod indicators;
 mod labels;
+mod series;
 mod ta;
 
 use pyo3::prelude::*;
@@ -14,6 +15,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     indicators::register(m)?;
     labels::register(m)?;
     events::register(m)?;
+    series::register(m)?;
     ta::register(m)?;
     Ok(())
 }

@@ -198,21 +198,34 @@ pub fn map_runs<const I: usize, const O: usize>(
             run(group, &mut outs);
             continue;
         }
-        let finite = |i: usize| inputs.iter().all(|x| x[i].is_finite());
-        let mut start = group.start;
-        while start < group.end {
-            if !finite(start) {
-                start += 1;
-                continue;
-            }
-            let end = (start..group.end)
-                .find(|&i| !finite(i))
-                .unwrap_or(group.end);
-            run(start..end, &mut outs);
-            start = end;
+        for run_range in finite_runs(&inputs, group) {
+            run(run_range, &mut outs);
         }
     }
     outs
+}
+
+/// The maximal runs of rows in `group` where every input is finite.
+fn finite_runs<'a, const I: usize>(
+    inputs: &'a [&'a [f64]; I],
+    group: Range<usize>,
+) -> impl Iterator<Item = Range<usize>> + 'a {
+    let finite = move |i: usize| inputs.iter().all(|x| x[i].is_finite());
+    let mut start = group.start;
+    std::iter::from_fn(move || {
+        while start < group.end && !finite(start) {
+            start += 1;
+        }
+        if start >= group.end {
+            return None;
+        }
+        let end = (start..group.end)
+            .find(|&i| !finite(i))
+            .unwrap_or(group.end);
+        let run = start..end;
+        start = end;
+        Some(run)
+    })
 }
 
 /// Runs `kernel` once per group into outputs that are written exactly once: no NaN pre-fill and
@@ -248,21 +261,8 @@ pub fn map_groups<const I: usize, const O: usize>(
             for o in slices(&mut views, group.clone()) {
                 o.fill(f64::NAN);
             }
-            let finite = |i: usize| inputs.iter().all(|x| x[i].is_finite());
-            let mut start = group.start;
-            while start < group.end {
-                if !finite(start) {
-                    start += 1;
-                    continue;
-                }
-                let end = (start..group.end)
-                    .find(|&i| !finite(i))
-                    .unwrap_or(group.end);
-                kernel(
-                    inputs.map(|x| &x[start..end]),
-                    slices(&mut views, start..end),
-                );
-                start = end;
+            for run in finite_runs(&inputs, group) {
+                kernel(inputs.map(|x| &x[run.clone()]), slices(&mut views, run));
             }
         }
     }

@@ -26,7 +26,6 @@ job, not this generator's). Daily bars are stamped at 00:00 UTC of their date, l
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -35,10 +34,10 @@ import numpy as np
 import polars as pl
 
 from foxml_dagster.data.normalize import BARS_SCHEMA
+from foxml_dagster.data.sessions import DAILY_MINUTES, interval_minutes
 
 SESSION_MINUTES = 390
 SESSION_OPEN_UTC_MINUTES = 14 * 60 + 30
-_INTERVAL = re.compile(r"^(\d+)\s*(min|h|d)$")
 
 
 @dataclass(frozen=True)
@@ -62,16 +61,8 @@ class Structure:
 
 def parse_interval(interval: str) -> int:
     """Bar length in minutes: '1min'..'390min', '1h'..'6h', or '1d' (a whole session)."""
-    match = _INTERVAL.match(interval.strip().lower())
-    if not match:
-        raise ValueError(f"interval {interval!r}: use <n>min, <n>h or 1d (e.g. 1min, 5min, 1h, 1d)")
-    n, unit = int(match.group(1)), match.group(2)
-    if unit == "d":
-        if n != 1:
-            raise ValueError(f"interval {interval!r}: only 1d is supported for daily bars")
-        return 24 * 60
-    minutes = n * 60 if unit == "h" else n
-    if not 1 <= minutes <= SESSION_MINUTES:
+    minutes = interval_minutes(interval)
+    if minutes != DAILY_MINUTES and minutes > SESSION_MINUTES:
         raise ValueError(f"interval {interval!r}: intraday bars must be 1 to {SESSION_MINUTES} minutes")
     return minutes
 
@@ -93,7 +84,7 @@ class Calendar:
 def calendar(n_bars: int, interval: str, start: date) -> Calendar:
     """`n_bars` consecutive bar slots on weekdays from `start` (rolled forward to a weekday)."""
     minutes = parse_interval(interval)
-    daily = minutes >= 24 * 60
+    daily = minutes == DAILY_MINUTES
     per_session = 1 if daily else math.ceil(SESSION_MINUTES / minutes)
     slot = np.arange(n_bars)
     session, position = np.divmod(slot, per_session)

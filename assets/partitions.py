@@ -4,8 +4,10 @@ import warnings
 
 import dagster as dg
 
-# Single-run backfill policies are what vectorized stages need; Dagster labels them beta.
+# Single-run backfill policies are what vectorized stages need, and raw bars read their symbol's
+# windows through a multi-to-single-dimension mapping; Dagster labels both beta.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*MultiToSingleDimensionPartitionMapping.*")
 
 symbol_partitions = dg.DynamicPartitionsDefinition(name="symbol")
 
@@ -35,3 +37,17 @@ def range_tags(symbols: list[str]) -> dict[str, str]:
         "dagster/asset_partition_range_start": symbols[0],
         "dagster/asset_partition_range_end": symbols[-1],
     }
+
+
+def contiguous_ranges(selected: set[str], ordered: list[str]) -> list[tuple[str, str]]:
+    """The (first, last) of each unbroken stretch of `selected` keys in `ordered`: the fewest
+    partition-range runs that cover exactly the selected keys."""
+    ranges: list[tuple[str, str]] = []
+    first = previous = None
+    for key in [*ordered, None]:  # the trailing None closes the last stretch
+        if key is not None and key in selected:
+            first, previous = first or key, key
+        elif first is not None:
+            ranges.append((first, previous))
+            first = None
+    return ranges

@@ -55,6 +55,9 @@ class SyntheticConfig(Settings):
         return self
 
 
+WINDOWED_SOURCES = ("alpaca", "ibkr", "synthetic")
+
+
 class DataConfig(Settings):
     source: Literal["sample", "files", "synthetic", "alpaca", "ibkr"] = "sample"
     symbols: list[str] = Field(default_factory=list)
@@ -63,6 +66,8 @@ class DataConfig(Settings):
     adjust_prices: bool = True
     start: date | None = None
     end: date | None = None
+    # Fetch by time window (symbol x day or month partitions) so a refresh fetches only new windows.
+    windows: Literal["daily", "monthly"] | None = None
     columns: ColumnMap = ColumnMap()
     sessions: SessionsConfig = SessionsConfig()
     volume_spike_factor: float = Field(default=50.0, gt=1)  # warn when volume > factor x trailing median
@@ -75,6 +80,19 @@ class DataConfig(Settings):
     def _window_is_ordered(self) -> DataConfig:
         if self.start and self.end and self.start > self.end:
             raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+    @model_validator(mode="after")
+    def _windows_need_a_dated_source(self) -> DataConfig:
+        if self.windows is None:
+            return self
+        if self.source not in WINDOWED_SOURCES:
+            raise ValueError(
+                f"windows: {self.windows} needs a source that fetches by date ({', '.join(WINDOWED_SOURCES)}); "
+                f"source {self.source!r} is read whole, so remove `windows`"
+            )
+        if self.source != "synthetic" and self.start is None:
+            raise ValueError(f"windows: {self.windows} needs data.start, the first window to fetch (e.g. 2024-01-02)")
         return self
 
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import polars as pl
@@ -24,11 +25,17 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.=-]+$")
 
 
 def partition_file(folder: Path, partition: str | None) -> Path:
-    """lake/<group>/<asset>/<partition>.parquet; unpartitioned assets use `all.parquet`."""
-    name = partition if partition is not None else "all"
-    if not _SAFE_NAME.match(name):
-        raise ValueError(f"partition key {name!r} must use only letters, digits and . _ = -")
-    return folder / f"{name}.parquet"
+    """lake/<group>/<asset>/<partition>.parquet; unpartitioned assets use `all.parquet`.
+
+    A multi-dimensional key (`AAPL|2024-01-01`) is one folder per leading dimension
+    (`AAPL/2024-01-01.parquet`). Characters outside letters, digits and `. _ = -` are
+    percent-encoded, so a symbol like `BTC/USD` is the file `BTC%2FUSD.parquet`, never a folder.
+    """
+    parts = ["all"] if partition is None else partition.split("|")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"partition key {partition!r} has an empty or relative part; it cannot name a file")
+    *folders, name = [quote(part, safe="=") for part in parts]
+    return folder.joinpath(*folders, f"{name}.parquet")
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
@@ -95,10 +102,10 @@ def _connect_for_write(catalog: Path, timeout_s: float) -> duckdb.DuckDBPyConnec
 
 
 def register_view(catalog: Path, view: str, folder: Path, *, timeout_s: float = 60.0) -> None:
-    """Create or replace a view named `view` over every Parquet file in `folder`."""
+    """Create or replace a view named `view` over every Parquet file in `folder` and below it."""
     if not _SAFE_NAME.match(view) or "." in view or "-" in view:
         raise ValueError(f"view name {view!r} must be a plain identifier")
-    pattern = str(folder / "*.parquet").replace("'", "''")
+    pattern = str(folder / "**" / "*.parquet").replace("'", "''")
     with _exclusive(catalog.with_suffix(".lock")):
         con = _connect_for_write(catalog, timeout_s)
         try:

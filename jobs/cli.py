@@ -2,6 +2,7 @@
 
 foxml register [--tags]   add the source's symbols as partitions (and print run tags)
 foxml run                 materialize the whole graph over every symbol, then summarize
+                          (with data.windows, first fetch the windows not stored yet)
 foxml run --set training.families.lightgbm.n_estimators=50   (repeatable) override a family param
 """
 
@@ -82,10 +83,14 @@ def cmd_run(args) -> int:
         print("no symbols found in the configured source; check data.* in the experiment file", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    job = defs.resolve_job_def("full_pipeline")
-    print(f"foxml: running full_pipeline over {len(symbols)} symbols ({', '.join(symbols)}) ...", flush=True)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False)
+    result = _fetch_windows(defs, instance, symbols, quiet)
+    if result is None or result.success:
+        job = defs.resolve_job_def("full_pipeline")
+        print(f"foxml: running full_pipeline over {len(symbols)} symbols ({', '.join(symbols)}) ...", flush=True)
+        result = job.execute_in_process(
+            run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False
+        )
     seconds = time.perf_counter() - started
     if not result.success:
         failed = [
@@ -100,6 +105,27 @@ def cmd_run(args) -> int:
         return 1
     print(_summary(result, seconds))
     return 0
+
+
+def _fetch_windows(defs, instance, symbols: list[str], run_config: dict):
+    """With data.windows, fetch the windows not stored yet (as the window_fetch sensor would);
+    the last run's result, or None when there was nothing to fetch."""
+    from assets.windows import windows_to_fetch
+    from foxml_dagster.config import load_experiment
+
+    data = load_experiment().data
+    if data.windows is None:
+        return None
+    result = None
+    for tags in windows_to_fetch(instance, data, symbols):
+        first, last = tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
+        print(f"foxml: fetching {data.windows} windows {first} .. {last} ...", flush=True)
+        result = defs.resolve_job_def("window_ingest").execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+        )
+        if not result.success:
+            break
+    return result
 
 
 def _summary(result, seconds: float) -> str:

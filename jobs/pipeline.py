@@ -3,14 +3,25 @@
 import dagster as dg
 
 from assets.partitions import range_tags, symbol_partitions
+from assets.windows import WINDOWED
 
 PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "bars_coverage", "features", "labels")
+# A job runs one partitions definition: the symbol x window stage has its own job.
+_WINDOWED_STAGES = dg.AssetSelection.tag(*next(iter(WINDOWED.items())))
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - _WINDOWED_STAGES,
     description="Every stage from raw bars to orders. Per-symbol stages cover the run's symbol "
-    "partition range; launch with the tags from `foxml register --tags` (all symbols).",
+    "partition range; launch with the tags from `foxml register --tags` (all symbols). With "
+    "data.windows, raw bars are assembled from the windows window_ingest fetched.",
+)
+
+window_ingest = dg.define_asset_job(
+    "window_ingest",
+    selection=_WINDOWED_STAGES,
+    description="Fetch raw bars by symbol x time window (data.windows). The window_fetch sensor "
+    "launches it as windows close; a backfill over any symbols and windows is one run.",
 )
 
 symbol_refresh = dg.define_asset_job(

@@ -1,9 +1,11 @@
 """The IO manager that stores every asset as Parquet in the lake and keeps the catalog current.
 
-Layout: lake/<group>/<asset>/<partition>.parquet (unpartitioned: all.parquet). A run that covers
-several partitions (a single-run backfill) returns one frame; it is split on the partition column
-(`symbol` unless the asset's metadata names another in `partition_column`) and each partition file
-is replaced atomically. After each write the asset's DuckDB view is (re)created.
+Layout: lake/<group>/<asset>/<partition>.parquet (unpartitioned: all.parquet; a two-dimensional
+key `AAPL|2024-01-01` is AAPL/2024-01-01.parquet). A run that covers several partitions (a
+single-run backfill) returns one frame; it is split on the partition column (`symbol` unless the
+asset's metadata names another in `partition_column`; a multi-partitioned asset carries one column
+per dimension, named after it) and each partition file is replaced atomically. After each write
+the asset's DuckDB view is (re)created.
 
 Keys with a prefix (`oof_predictions/lightgbm`) are stored and viewed under their full path
 joined with "__" (folder `oof_predictions__lightgbm`, view `oof_predictions__lightgbm`): the last
@@ -11,13 +13,15 @@ element alone would make `trained_models/lightgbm` and `oof_predictions/lightgbm
 
 Large per-symbol stages stream: they return `FrameBatches` (frames made one symbol batch at a
 time) and downstream stages may take their input as a `pl.LazyFrame` (a scan of the partition
-files), so no step holds the whole panel.
+files), so no step holds the whole panel. An input typed `dict[str, pl.LazyFrame]` gets one scan
+per upstream partition, keyed by partition key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import get_origin
 
 import dagster as dg
 import polars as pl
@@ -30,6 +34,8 @@ from foxml_dagster.storage import (
     write_parquet_atomic,
 )
 from resources.home import FoxmlHome
+
+_KEY = "__partition_key"
 
 
 @dataclass
@@ -70,9 +76,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
             write_parquet_atomic(frame, partition_file(folder, None))
             rows, schema = frame.height, frame.schema
         else:
-            column = context.definition_metadata.get("partition_column", "symbol")
             batches = [obj] if isinstance(obj, pl.DataFrame) else obj
-            rows, schema = self._write_partitions(name, folder, column, set(context.asset_partition_keys), batches)
+            key_columns = _key_columns(context)
+            rows, schema = self._write_partitions(name, folder, key_columns, set(context.asset_partition_keys), batches)
         register_view(self.home.layout.catalog, asset_name(context.asset_key), folder)
         context.add_output_metadata(
             {
@@ -85,28 +91,26 @@ class LakeIOManager(dg.ConfigurableIOManager):
         )
 
     def _write_partitions(
-        self, name: str, folder, column: str, keys: set[str], batches: Iterable[pl.DataFrame]
+        self, name: str, folder, key_columns: list[str], keys: set[str], batches: Iterable[pl.DataFrame]
     ) -> tuple[int, pl.Schema | None]:
         """Write each partition's rows; a partition with no rows gets an empty file (a re-run
         must replace what an earlier run wrote)."""
         written: set[str] = set()
         rows, schema = 0, None
         for batch in batches:
-            stray = (
-                batch.filter(~pl.col(column).is_in(list(keys)))[column].unique().to_list()
-                if column in batch.columns
-                else []
-            )
-            if column not in batch.columns or stray:
+            absent = [c for c in key_columns if c not in batch.columns]
+            keyed = batch if absent else batch.with_columns(pl.concat_str(key_columns, separator="|").alias(_KEY))
+            stray = [] if absent else keyed.filter(~pl.col(_KEY).is_in(list(keys)))[_KEY].unique().to_list()
+            if absent or stray:
                 raise ValueError(
-                    f"{name}: output must carry a '{column}' column whose values are this run's "
-                    f"partitions {sorted(keys)}; found {stray or 'no such column'}"
+                    f"{name}: output must carry {' and '.join(map(repr, key_columns))} column(s) naming this "
+                    f"run's partitions {sorted(keys)[:10]}; found {stray[:10] or f'no column {absent}'}"
                 )
-            present = set(batch[column].unique().to_list())
+            present = set(keyed[_KEY].unique().to_list())
             if present & written:
                 raise ValueError(f"{name}: partitions {sorted(present & written)} arrived in more than one batch")
             for key in sorted(present):
-                write_parquet_atomic(batch.filter(pl.col(column) == key), partition_file(folder, key))
+                write_parquet_atomic(keyed.filter(pl.col(_KEY) == key).drop(_KEY), partition_file(folder, key))
             written |= present
             rows, schema = rows + batch.height, schema or batch.schema
         if schema is not None:
@@ -114,14 +118,33 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 write_parquet_atomic(pl.DataFrame(schema=schema), partition_file(folder, key))
         return rows, schema
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame | dict[str, pl.LazyFrame]:
         """The partitions this step reads, as a frame; as a lazy scan when the input is typed
-        `pl.LazyFrame` (the step then collects one symbol batch at a time)."""
+        `pl.LazyFrame` (the step then collects one symbol batch at a time); as one scan per
+        partition when it is typed `dict[str, pl.LazyFrame]`."""
         folder = self._folder(context.asset_key)
-        if context.has_asset_partitions:
-            paths = [partition_file(folder, key) for key in sorted(context.asset_partition_keys)]
-        else:
-            paths = [partition_file(folder, None)]
-        if context.dagster_type.typing_type is pl.LazyFrame:
-            return scan_parquet_files(paths)
-        return read_parquet_files(paths)
+        keys = sorted(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        files = {key: partition_file(folder, key) for key in keys}
+        missing = [key for key, path in files.items() if not path.exists()]
+        if missing:
+            name = context.asset_key.to_user_string()
+            what = f"partitions {missing[:10]}{' ...' if len(missing) > 10 else ''}" if keys != [None] else "it"
+            raise FileNotFoundError(
+                f"{name}: {len(missing)} of {len(keys)} input file(s) are not in the lake ({folder}); "
+                f"materialize {name} for {what} first, then re-run this step"
+            )
+        wanted = context.dagster_type.typing_type
+        if get_origin(wanted) is dict:
+            return {key: pl.scan_parquet(path) for key, path in files.items()}
+        if wanted is pl.LazyFrame:
+            return scan_parquet_files(list(files.values()))
+        return read_parquet_files(list(files.values()))
+
+
+def _key_columns(context: dg.OutputContext) -> list[str]:
+    """The columns whose values name a row's partition: one per dimension of a multi-partitioned
+    asset, in Dagster's key order (dimension names sorted), else `partition_column` or `symbol`."""
+    partitions = context.asset_partitions_def
+    if isinstance(partitions, dg.MultiPartitionsDefinition):
+        return sorted(dimension.name for dimension in partitions.partitions_defs)
+    return [context.definition_metadata.get("partition_column", "symbol")]

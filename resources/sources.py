@@ -3,11 +3,13 @@ and Interactive Brokers (their clients live in foxml_dagster/data/alpaca.py and 
 
 A source lists the symbols it has and returns one symbol's rows as raw bars (text values, see
 foxml_dagster.data.raw). Adding a source: implement `symbols()` and `read_raw(symbol)` and
-register it in `make_source()`.
+register it in `make_source()`. A source that fetches by date also takes the dates to read from
+`make_source(..., window=...)`, which is what `data.windows` (assets/windows.py) uses.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from importlib import resources as package_files
 from pathlib import Path
@@ -16,11 +18,11 @@ from typing import Protocol
 import dagster as dg
 import polars as pl
 
-from foxml_dagster.config import ColumnMap, DataConfig, SyntheticConfig
+from foxml_dagster.config import WINDOWED_SOURCES, ColumnMap, DataConfig, SyntheticConfig
 from foxml_dagster.data.alpaca import AlpacaSource
 from foxml_dagster.data.ibkr import IbkrSource
 from foxml_dagster.data.raw import SourceFormatError, empty_raw_bars, to_raw_bars
-from foxml_dagster.data.synthetic import symbol_names, synthetic_bars
+from foxml_dagster.data.synthetic import calendar, symbol_names, synthetic_bars
 from resources.home import Experiment, FoxmlHome
 
 SAMPLE_ORIGIN = "bokeh_sampledata/_data/stocks.csv.gz"
@@ -115,11 +117,13 @@ def _refuse_rows_without_symbol(raw: pl.DataFrame) -> None:
 
 class SyntheticSource:
     """Deterministic synthetic bars (foxml_dagster/data/synthetic.py), generated one symbol at a
-    time: a symbol's bars do not depend on the others, so nothing is held for the whole universe."""
+    time: a symbol's bars do not depend on the others, so nothing is held for the whole universe.
+    `between` keeps the bars whose UTC date falls in [first, last], as a dated source would serve."""
 
-    def __init__(self, settings: SyntheticConfig, universe: list[str]):
+    def __init__(self, settings: SyntheticConfig, universe: list[str], between: tuple[date, date] | None = None):
         self.settings = settings
         self.universe = universe
+        self.between = between
 
     def symbols(self) -> list[str]:
         available = symbol_names(self.settings.n_symbols)
@@ -131,24 +135,39 @@ class SyntheticSource:
             )
         return sorted(self.universe or available)
 
+    def dates(self) -> tuple[date, date]:
+        """The UTC dates of the first and last bar slot of the synthetic calendar."""
+        s = self.settings
+        slots = calendar(s.n_bars, s.interval, s.start).ts
+        first, last = slots[[0, -1]].astype("datetime64[D]").astype(date)
+        return first, last
+
     def read_raw(self, symbol: str) -> pl.DataFrame:
         s = self.settings
         bars = synthetic_bars(s.n_symbols, s.n_bars, s.interval, seed=s.seed, start=s.start, symbols=[symbol])
+        origin = f"synthetic:seed={s.seed},interval={s.interval}"
+        if self.between is not None:
+            first, last = self.between
+            bars = bars.filter(pl.col("ts").dt.date().is_between(first, last))
+            origin += f",dates={first}..{last}"
         # As text, like every source: normalization parses and validates it the same way. The
         # timestamps carry their offset, so no data.timezone is needed.
-        origin = f"synthetic:seed={s.seed},interval={s.interval}"
         return to_raw_bars(bars, ColumnMap(), origin=origin)
 
 
-def make_source(data: DataConfig, home_root: Path) -> BarSource:
+def make_source(data: DataConfig, home_root: Path, window: tuple[date, date] | None = None) -> BarSource:
+    """The configured source; `window` (first and last UTC date) narrows a dated source to it."""
+    start, end = window or (data.start, data.end)
+    if window is not None and data.source not in WINDOWED_SOURCES:
+        raise ValueError(f"data.source {data.source!r} is read whole; only {WINDOWED_SOURCES} read by date")
     if data.source == "sample":
         return SampleSource(data.columns, data.symbols)
     if data.source == "synthetic":
-        return SyntheticSource(data.synthetic, data.symbols)
+        return SyntheticSource(data.synthetic, data.symbols, between=window)
     if data.source == "alpaca":
-        return AlpacaSource(data.alpaca, data.symbols, data.start, data.end)
+        return AlpacaSource(data.alpaca, data.symbols, start, end)
     if data.source == "ibkr":
-        return IbkrSource(data.ibkr, data.symbols, data.start, data.end)
+        return IbkrSource(data.ibkr, data.symbols, start, end)
     folder = Path(data.landing_dir)
     return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
 
@@ -159,5 +178,5 @@ class MarketData(dg.ConfigurableResource):
     experiment: Experiment
     home: FoxmlHome
 
-    def source(self) -> BarSource:
-        return make_source(self.experiment.config.data, self.home.layout.root)
+    def source(self, window: tuple[date, date] | None = None) -> BarSource:
+        return make_source(self.experiment.config.data, self.home.layout.root, window)

@@ -2,8 +2,9 @@
 
 For every source but files (whose symbols arrive with the files: see landing.py), the universe is
 data.symbols (or the whole sample / synthetic universe when that is empty). A symbol added to it
-becomes a partition and is refreshed; a symbol taken out stops being a partition, so runs over all
-registered symbols leave it alone. Its lake files are kept: removing data is the user's decision.
+becomes a partition and is refreshed (with data.windows, window_fetch fetches it first); a symbol
+taken out stops being a partition, so runs over all registered symbols leave it alone. Its lake
+files are kept: removing data is the user's decision.
 """
 
 import json
@@ -43,8 +44,11 @@ def universe_changes(context: dg.SensorEvaluationContext, experiment: Experiment
     if left:
         requests.append(symbol_partitions.build_delete_request(left))
         context.log.info(f"universe_changes: {left} left the universe; their lake files are kept")
+    # With data.windows, window_fetch fetches an entering symbol's windows, and their arrival
+    # refreshes it (sensors/windows.py); refreshing it before then would find no windows.
+    refreshed = [] if data.windows is not None else entered
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{s}@{generation}", partition_key=s) for s in entered],
+        run_requests=[dg.RunRequest(run_key=f"{s}@{generation}", partition_key=s) for s in refreshed],
         dynamic_partitions_requests=requests,
         cursor=json.dumps({"generation": generation}),
     )

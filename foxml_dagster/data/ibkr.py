@@ -235,7 +235,10 @@ class IbkrSource:
         finally:
             fetch.disconnect()
         frame = _bars_as_text(bars, start, end, self.settings.what_to_show in NO_VOLUME_SHOWS)
-        return to_raw_bars(frame, ColumnMap(), origin=self.origin(symbol), symbol=symbol)
+        # The dates belong in the origin: source rows are numbered per fetch, and a symbol's
+        # history may be assembled from many fetches (data.windows).
+        origin = f"{self.origin(symbol)} {start:%Y-%m-%dT%H:%M}Z..{end:%Y-%m-%dT%H:%M}Z"
+        return to_raw_bars(frame, ColumnMap(), origin=origin, symbol=symbol)
 
     def window(self) -> tuple[datetime, datetime]:
         """[start, end) in UTC: whole dates, or up to the open of the bar now forming."""

@@ -89,7 +89,8 @@ def test_multi_chunk_intraday_fetch_is_the_whole_series_once_in_order(tws):
     assert {r.outcome for r in requests} == {"bars"}  # weekend requests get Friday again: overlaps
     assert sum(r.n_bars for r in requests) > raw.height  # ... which are removed
     assert raw["ts"].is_sorted() and raw["ts"].n_unique() == raw.height
-    assert raw["origin"].unique().to_list() == ["ibkr:AAPL STK SMART USD 1 min TRADES RTH"]
+    [origin] = raw["origin"].unique().to_list()
+    assert origin == "ibkr:AAPL STK SMART USD 1 min TRADES RTH 2024-01-01T00:00Z..2024-01-15T00:00Z"
     assert raw["symbol"].unique().to_list() == ["AAPL"]
     assert clean(raw).equals(expected_frame("AAPL", "STK", "1 min", start, end))  # no gap, no duplicate
 

@@ -9,6 +9,7 @@ register it in `make_source()`. A source that fetches by date also takes the dat
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import date
 from functools import cache
 from importlib import resources as package_files
@@ -63,11 +64,18 @@ class SampleSource:
 
 class LandingFolderSource:
     """CSV or Parquet files in a folder; a file without a symbol column is named after its symbol
-    (AAPL.csv). Files may hold many symbols when they have a symbol column."""
+    (AAPL.csv). Files may hold many symbols when they have a symbol column.
 
-    def __init__(self, folder: Path, columns: ColumnMap):
+    Each file is parsed once to learn its symbols; a symbol's read then opens only the files that
+    hold it, from a cache of parsed files bounded by `cache_mb` (a file with many symbols is not
+    parsed again for each of them while it fits)."""
+
+    def __init__(self, folder: Path, columns: ColumnMap, cache_mb: int = 256):
         self.folder = folder
         self.columns = columns
+        self.cache_bytes = cache_mb * 2**20
+        self._symbols_of: dict[Path, frozenset[str]] | None = None
+        self._parsed: OrderedDict[Path, pl.DataFrame] = OrderedDict()  # least recently used first
 
     def files(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -88,19 +96,36 @@ class LandingFolderSource:
     def _has_symbol_column(self, frame: pl.DataFrame) -> bool:
         return self.columns.symbol is not None and self.columns.symbol in frame.columns
 
+    def _cached_read(self, path: Path) -> pl.DataFrame:
+        if path in self._parsed:
+            self._parsed.move_to_end(path)
+            return self._parsed[path]
+        raw = self.read_file(path)
+        self._parsed[path] = raw
+        while sum(f.estimated_size() for f in self._parsed.values()) > self.cache_bytes and len(self._parsed) > 1:
+            self._parsed.popitem(last=False)
+        return raw
+
+    def _symbols_by_file(self) -> dict[Path, frozenset[str]]:
+        """Which symbols each file holds; learned once per source (one run), in file order."""
+        if self._symbols_of is None:
+            self._symbols_of = {
+                path: frozenset(self._cached_read(path)["symbol"].drop_nulls().str.strip_chars().unique().to_list())
+                for path in self.files()
+            }
+        return self._symbols_of
+
     def symbols(self) -> list[str]:
-        found: set[str] = set()
-        for path in self.files():
-            found.update(self.read_file(path)["symbol"].drop_nulls().unique().to_list())
-        return sorted(found)
+        return sorted(set().union(*self._symbols_by_file().values()) - {""})
 
     def read_raw(self, symbol: str) -> pl.DataFrame:
         parts = []
-        for raw in map(self.read_file, self.files()):
-            own = raw.filter(pl.col("symbol").str.strip_chars() == symbol)
-            if own.height:
-                _refuse_rows_without_symbol(raw)
-            parts.append(own)
+        for path, held in self._symbols_by_file().items():
+            if symbol not in held:
+                continue
+            raw = self._cached_read(path)
+            _refuse_rows_without_symbol(raw)
+            parts.append(raw.filter(pl.col("symbol").str.strip_chars() == symbol))
         return pl.concat([empty_raw_bars(), *parts])
 
 
@@ -169,7 +194,8 @@ def make_source(data: DataConfig, home_root: Path, window: tuple[date, date] | N
     if data.source == "ibkr":
         return IbkrSource(data.ibkr, data.symbols, start, end)
     folder = Path(data.landing_dir)
-    return LandingFolderSource(folder if folder.is_absolute() else home_root / folder, data.columns)
+    root = folder if folder.is_absolute() else home_root / folder
+    return LandingFolderSource(root, data.columns, cache_mb=data.memory_budget_mb // 4)
 
 
 class MarketData(dg.ConfigurableResource):

@@ -296,6 +296,31 @@ def test_symbols_spread_over_several_files_are_read_together(tmp_path):
     assert [Path(o).name for o in raw["origin"]] == ["a.csv", "b.csv"]
 
 
+def test_a_symbols_read_opens_only_the_files_that_hold_it(tmp_path):
+    write(tmp_path, "a.csv", line("2024-01-02", symbol="AAA"), line("2024-01-02", symbol="BBB"))
+    write(tmp_path, "b.csv", line("2024-01-03", symbol="BBB"))
+    write(tmp_path, "c.csv", line("2024-01-04", symbol="CCC"))
+    source = LandingFolderSource(tmp_path, ColumnMap(), cache_mb=0)  # keeps only the last file parsed
+    assert source.symbols() == ["AAA", "BBB", "CCC"]  # every file parsed once, here
+
+    # Files are learned once per source: one that breaks afterwards is not opened for a symbol it
+    # does not hold, and still stops the symbols it does hold.
+    (tmp_path / "b.csv").write_bytes(b"\x89PNG\r\n not bars any more")
+    assert source.read_raw("AAA").select("symbol", "ts").rows() == [("AAA", "2024-01-02")]
+    assert source.read_raw("CCC").select("symbol", "ts").rows() == [("CCC", "2024-01-04")]
+    with pytest.raises(SourceFormatError, match=r"b\.csv: column .* missing"):
+        source.read_raw("BBB")
+
+
+def test_a_file_holding_many_symbols_is_parsed_once_while_it_fits_the_cache(tmp_path):
+    rows = [line("2024-01-02", symbol=f"S{i:03d}") for i in range(50)]
+    path = write(tmp_path, "universe.csv", *rows)
+    source = LandingFolderSource(tmp_path, ColumnMap())
+    symbols = source.symbols()
+    path.unlink()  # every symbol below is served from the one parse
+    assert [source.read_raw(s)["symbol"].to_list() for s in symbols] == [[s] for s in symbols]
+
+
 # --- every row accounted for -------------------------------------------------------------------
 
 

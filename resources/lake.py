@@ -100,6 +100,12 @@ class LakeIOManager(dg.ConfigurableIOManager):
         for batch in batches:
             absent = [c for c in key_columns if c not in batch.columns]
             keyed = batch if absent else batch.with_columns(pl.concat_str(key_columns, separator="|").alias(_KEY))
+            unkeyed = 0 if absent else keyed[_KEY].null_count()
+            if unkeyed:  # such rows belong to no partition: refuse rather than drop them
+                raise ValueError(
+                    f"{name}: {unkeyed} row(s) have no value in {' or '.join(map(repr, key_columns))}, so they "
+                    "belong to no partition; the source must name each row's symbol"
+                )
             stray = [] if absent else keyed.filter(~pl.col(_KEY).is_in(list(keys)))[_KEY].unique().to_list()
             if absent or stray:
                 raise ValueError(

@@ -60,8 +60,9 @@ class GraphQLError(AssertionError):
 class DagsterServers:
     """dagster-webserver and dagster-daemon over one FOXML_HOME, started and stopped as a unit."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, experiment: str = E2E_EXPERIMENT):
         self.root = root
+        self.experiment = experiment  # the YAML FOXML_CONFIG points to
         self.home = root / "home"
         self.dagster_home = self.home / "dagster"
         self.config = root / "experiment.yaml"
@@ -87,7 +88,7 @@ class DagsterServers:
         self.dagster_home.mkdir(parents=True)
         self.logs.mkdir()
         shutil.copyfile(REPO_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
-        self.config.write_text(E2E_EXPERIMENT)
+        self.config.write_text(self.experiment)
         # Create the SQLite storage once, here: the webserver, the daemon and their code servers
         # would otherwise race to create and stamp it ("more than one head present").
         with dg.DagsterInstance.from_config(str(self.dagster_home)):
@@ -183,9 +184,15 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def dagster_servers(tmp_path_factory) -> Iterator[DagsterServers]:
+def e2e_experiment() -> str:
+    """The experiment YAML of a module's servers; a test module overrides this fixture for another."""
+    return E2E_EXPERIMENT
+
+
+@pytest.fixture(scope="module")
+def dagster_servers(tmp_path_factory, e2e_experiment) -> Iterator[DagsterServers]:
     """One webserver and one daemon for a test module (starting them costs ~20 s on 2 cores)."""
-    servers = DagsterServers(tmp_path_factory.mktemp("e2e"))
+    servers = DagsterServers(tmp_path_factory.mktemp("e2e"), e2e_experiment)
     try:
         servers.start()
         yield servers

@@ -21,7 +21,7 @@ window_ingest = dg.define_asset_job(
     "window_ingest",
     selection=_WINDOWED_STAGES,
     description="Fetch raw bars by symbol x time window (data.windows). The window_fetch sensor "
-    "launches it as windows close; a backfill over any symbols and windows is one run.",
+    "launches it as windows close. Launched with range tags, any symbols x windows are one run.",
 )
 
 symbol_refresh = dg.define_asset_job(

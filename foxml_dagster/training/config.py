@@ -12,7 +12,9 @@ A family's parameters come from, lowest precedence first:
    the same environment variables for the run.
 
 Two keys of a family block are not model parameters: `variant`, and `resources` (`num_cpus`,
-`num_gpus`, `memory_mb`: what one (family, fold) task asks Ray for).
+`num_gpus`, `memory_mb`: what one (family, fold) task asks Ray for). A neural family with
+`devices > 1` trains on that many Ray Train workers that ask for their own CPUs or GPUs, so its
+task asks for no CPU or GPU unless the experiment's block says otherwise.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def resolve_family(
     env = _env_overrides(name, environ)
     file = load_variants(name, folder)
     variant = env.pop("variant", None) or block.pop("variant", None) or file.get("default_variant")
-    resources = {**file.get("resources", {}), **(block.pop("resources", None) or {})}
+    block_resources = block.pop("resources", None) or {}
     variants = file.get("variants", {})
     if variant is not None and variant not in variants:
         where = (folder or models_dir()) / f"{name}.yaml"
@@ -120,6 +122,12 @@ def resolve_family(
             f"family {name!r}: unknown parameter(s) {unknown} (from {sorted({sources[k] for k in unknown})}); "
             f"accepted: {sorted(cls.default_params)}"
         )
+    file_resources = file.get("resources", {})
+    if int(params.get("devices", cls.default_params.get("devices", 1))) > 1:
+        # The task only waits on its Ray Train workers, which ask for the CPUs or GPUs themselves;
+        # a CPU or GPU held by the task could be the one they wait for.
+        file_resources = {**file_resources, "num_cpus": 0, "num_gpus": 0}
+    resources = {**file_resources, **block_resources}
     bad = sorted(set(resources) - {"num_cpus", "num_gpus", "memory_mb"})
     if bad:
         raise ValueError(f"family {name!r}: unknown resources key(s) {bad}; use num_cpus, num_gpus, memory_mb")

@@ -5,12 +5,12 @@ What every neural family gets from here:
 - a standard scaler inside the network (buffers), fitted on the training rows only;
 - weighted binary cross-entropy, Adam, early stopping on the validation slice's loss, and the
   weights of the best validation epoch restored at the end;
-- determinism: `lightning.seed_everything(seed)`, `torch.use_deterministic_algorithms(True)`,
+- determinism: seeded `random`, numpy and torch RNGs, `torch.use_deterministic_algorithms(True)`,
   a fixed thread count (`num_threads`), a seeded shuffle of training batches, `num_workers=0`;
 - a batch size derived from the task's memory budget (`memory_budget_mb`) unless `batch_size` is
   set, and one retry with half the batch on an out-of-memory error, then `TrainingOutOfMemory`;
-- with `accelerator: gpu` and `devices > 1`, data-parallel training through Ray Train
-  (see `neural.distributed`).
+- with `devices > 1`, data-parallel training on that many Ray Train workers, CPU processes or
+  GPUs by `accelerator` (see `neural.distributed`).
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ class TorchFamily(ModelFamily):
             raise ValueError("batch_size and patience must be >= 0")
         if p["accelerator"] not in ("cpu", "gpu", "auto"):
             raise ValueError(f"accelerator must be cpu, gpu or auto, got {p['accelerator']!r}")
+        if int(p["devices"]) > 1 and p["accelerator"] == "auto":
+            # This process cannot see what the Ray Train workers will be placed on.
+            raise ValueError(f"devices: {p['devices']} trains on Ray Train workers: set accelerator to cpu or gpu")
         if self.input_kind == "sequence" and int(p.get("window", 1)) < 2:
             raise ValueError(f"window must be >= 2 for a sequence family, got {p.get('window')}")
 
@@ -138,9 +141,6 @@ class TorchFamily(ModelFamily):
             self.fit_info_["oom_retry"] = True
 
     def _train(self, X, y, w, validation, batch: int) -> None:
-        import lightning as L
-        import torch
-
         p = self.params
         with _deterministic_torch(self.seed, int(p["num_threads"])):
             net = self._build_net(X.shape[-1])
@@ -150,48 +150,14 @@ class TorchFamily(ModelFamily):
             std = rows.std(axis=0)
             std[std < 1e-12] = 1.0
             scaled = _Scaled(net, mean, std)
-            if int(p["devices"]) > 1 and p["accelerator"] == "gpu":
+            if int(p["devices"]) > 1:
                 from foxml_dagster.models.neural.distributed import fit_data_parallel
 
-                state, info = fit_data_parallel(self, scaled, X, y, w, validation, batch)
-                scaled.load_state_dict(state)
-                self._net = scaled.cpu().eval()
-                self.fit_info_.update(info, batch_size=batch)
-                return
-            lit = _LitBinary(scaled, float(p["learning_rate"]), float(p["weight_decay"]))
-            generator = torch.Generator().manual_seed(self.seed)
-            train_loader = torch.utils.data.DataLoader(
-                _tensors(X, y, w), batch_size=batch, shuffle=True, generator=generator, num_workers=0
-            )
-            callbacks: list = []
-            val_loader = None
-            if validation is not None:
-                val_loader = torch.utils.data.DataLoader(_tensors(*validation), batch_size=4096, num_workers=0)
-                callbacks = [
-                    L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=int(p["patience"]), mode="min"),
-                    _BestWeights(),
-                ]
-            trainer = L.Trainer(
-                max_epochs=int(p["max_epochs"]),
-                accelerator=p["accelerator"],
-                devices=1,
-                deterministic=True,
-                logger=False,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                callbacks=callbacks,
-            )
-            trainer.fit(lit, train_loader, val_loader)
-            info: dict[str, Any] = {"batch_size": batch, "epochs": int(trainer.current_epoch)}
-            if callbacks:
-                best = callbacks[1]
-                if best.state is not None:
-                    scaled.load_state_dict(best.state)
-                    info.update(best_epoch=best.epoch, val_loss=best.loss)
-            self._net = scaled.cpu().eval()
-            self.fit_info_.update(info)
+                info = fit_data_parallel(scaled, (X, y, w), validation, batch, p, self.seed)
+            else:
+                info = _fit_lightning(scaled, (X, y, w), validation, batch, p, self.seed)
+        self._net = scaled.cpu().eval()
+        self.fit_info_.update(batch_size=batch, **info)
 
     # ------------------------------------------------------------------ predict / state
 
@@ -223,6 +189,69 @@ class TorchFamily(ModelFamily):
 
 # ---------------------------------------------------------------------- torch helpers
 # Defined through functions so that torch is imported only when a neural family trains.
+
+
+def _fit_lightning(scaled, train, validation, batch: int, p: dict, seed: int, *, distributed: bool = False) -> dict:
+    """Fit `scaled` in place, keep the weights of the best validation epoch; return fit facts.
+
+    `distributed`: this process is one Ray Train worker of a DDP group (`neural.distributed`).
+    """
+    import lightning as L
+    import torch
+
+    lit = _LitBinary(scaled, float(p["learning_rate"]), float(p["weight_decay"]))
+    dataset = _tensors(*train)
+    if distributed:
+        import ray.train
+        from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
+
+        context = ray.train.get_context()
+        world = context.get_world_size()
+        # Each worker takes its shard of every epoch's seeded shuffle, batch // world rows a step,
+        # so one optimiser step still averages the gradient over `batch` rows, as on one device.
+        sampler = torch.utils.data.DistributedSampler(
+            dataset, num_replicas=world, rank=context.get_world_rank(), shuffle=True, seed=seed
+        )
+        train_loader = torch.utils.data.DataLoader(dataset, batch_size=max(batch // world, 1), sampler=sampler)
+        # Our own sampler, so Lightning leaves the validation slice whole: every worker scores all
+        # of it, sees the same val_loss, stops at the same epoch and keeps the same best weights.
+        placement: dict[str, Any] = {
+            "devices": "auto",
+            "strategy": RayDDPStrategy(),
+            "plugins": [RayLightningEnvironment()],
+            "use_distributed_sampler": False,
+        }
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        train_loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, generator=generator)
+        placement = {"devices": 1}
+    callbacks: list = []
+    val_loader = None
+    if validation is not None:
+        val_loader = torch.utils.data.DataLoader(_tensors(*validation), batch_size=4096)
+        callbacks = [
+            L.pytorch.callbacks.EarlyStopping(monitor="val_loss", patience=int(p["patience"]), mode="min"),
+            _BestWeights(),
+        ]
+    trainer = L.Trainer(
+        max_epochs=int(p["max_epochs"]),
+        accelerator=p["accelerator"],
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        **placement,
+    )
+    trainer.fit(lit, train_loader, val_loader)
+    info: dict[str, Any] = {"epochs": int(trainer.current_epoch)}
+    if callbacks and callbacks[1].state is not None:
+        best = callbacks[1]
+        scaled.load_state_dict(best.state)
+        info.update(best_epoch=best.epoch, val_loss=best.loss)
+    return info
 
 
 def _tensors(X, y, w):
@@ -303,7 +332,16 @@ def _BestWeights():  # noqa: N802 - a class factory
 
 @contextlib.contextmanager
 def _deterministic_torch(seed: int, threads: int) -> Iterator[None]:
-    """Seed everything, force deterministic kernels and a fixed thread count; restore after."""
+    """Seed everything, force deterministic kernels and a fixed thread count; restore after.
+
+    Seeds as `lightning.seed_everything` does, without importing Lightning (about 2.5 s, most of
+    it scipy.signal through torchmetrics): a process that only predicts, or only starts
+    data-parallel workers, never needs it. The environment variables seed_everything also sets
+    matter only to Lightning's own distributed sampler and to DataLoader worker processes, and we
+    use neither.
+    """
+    import random
+
     import torch
 
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
@@ -318,9 +356,9 @@ def _deterministic_torch(seed: int, threads: int) -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import lightning as L
-
-            L.seed_everything(seed, workers=True, verbose=False)
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
             yield
     finally:
         torch.set_num_threads(previous_threads)

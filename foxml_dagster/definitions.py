@@ -21,6 +21,7 @@ from assets import (
 from assets.ingest import build_ingest_assets
 from assets.training import build_training_assets
 from foxml_dagster.config import load_experiment
+from jobs.executor import step_executor
 from jobs.pipeline import daily_refresh, full_pipeline, symbol_refresh, window_ingest
 from resources.home import Experiment, FoxmlHome
 from resources.lake import LakeIOManager, asset_name
@@ -62,6 +63,7 @@ def build_definitions() -> dg.Definitions:
         assets=all_assets,
         jobs=[full_pipeline, symbol_refresh, *([window_ingest] if windowed else [])],
         schedules=[daily_refresh],
+        executor=step_executor,
         sensors=[landing_files, universe_changes, *([window_fetch, windows_landed] if windowed else [])],
         resources={
             "io_manager": LakeIOManager(home=home, groups=groups),

@@ -1,8 +1,9 @@
 """Ray as a Dagster resource: where the (family, fold) training tasks run.
 
 - Local by default: the first training step that needs Ray starts a private local instance
-  (`ray.init` with no dashboard), so nothing has to be started by hand. It lives as long as the
-  process (one per run with the in-process executor; one per step process otherwise).
+  (`ray.init` with no dashboard), so nothing has to be started by hand. It is shut down when
+  the resource is torn down (at the end of the run with the in-process executor, of the step
+  otherwise): forked step processes end without running exit hooks, so Ray's own would not.
 - A cluster: set `RAY_ADDRESS` (e.g. `ray://head:10001` or `auto`), or the resource's `address`.
 - Disabled (`FOXML_RAY=0` or `enabled=False`): the same tasks run in-process, in order.
 
@@ -17,7 +18,7 @@ import os
 from collections.abc import Iterator
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from foxml_dagster.training.runner import InProcessRunner, RayRunner
 
@@ -37,6 +38,7 @@ class RayResource(dg.ConfigurableResource):
     num_cpus: int | None = Field(default=None, description="CPUs of the local instance (default: all).")
     num_gpus: int | None = Field(default=None, description="GPUs of the local instance (default: detected).")
     object_store_mb: int | None = Field(default=None, description="Object store of the local instance.")
+    _connected_here: bool = PrivateAttr(default=False)
 
     def runner(self) -> InProcessRunner | RayRunner:
         if not self.enabled:
@@ -53,6 +55,7 @@ class RayResource(dg.ConfigurableResource):
         # Workers import foxml_dagster from this checkout, as the driver does.
         from foxml_dagster.paths import REPO_ROOT
 
+        self._connected_here = True
         if self.address:
             runtime_env = {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}}
             ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=False)
@@ -69,6 +72,14 @@ class RayResource(dg.ConfigurableResource):
                 object_store_memory=self.object_store_mb * 2**20 if self.object_store_mb else None,
                 log_to_driver=False,
             )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Disconnect (and stop a local instance) only where `connect` made the connection."""
+        if self._connected_here:
+            import ray
+
+            ray.shutdown()
+            self._connected_here = False
 
 
 @contextlib.contextmanager

@@ -93,3 +93,19 @@ def small_experiment(home: Path, monkeypatch) -> Path:
     path.write_text(SMALL_EXPERIMENT)
     monkeypatch.setenv("FOXML_CONFIG", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray for the whole session: ~5 s and ~1 GB to start, so never per test."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False,
+            num_cpus=2,
+            object_store_memory=200 * 2**20,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    yield ray
+    ray.shutdown()

@@ -14,25 +14,10 @@ from assets.partitions import range_tags, symbol_partitions
 from foxml_dagster.paths import REPO_ROOT
 from foxml_dagster.storage import query_catalog
 from foxml_dagster.training import InProcessRunner, RayRunner, train_out_of_fold
+from resources.ray import RayResource
 from tests.unit.test_training import FEATURES, TINY, make_folds, make_frame
 
 SYMBOLS = ["AAPL", "IBM", "MSFT"]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One real local Ray for the whole session: ~5 s and ~1 GB to start, so never per test."""
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(
-            include_dashboard=False,
-            num_cpus=2,
-            object_store_memory=200 * 2**20,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-    yield ray
-    ray.shutdown()
 
 
 def test_ray_fan_out_gives_the_same_predictions_as_in_process(ray_cluster) -> None:
@@ -136,3 +121,34 @@ def test_one_family_is_retrained_alone_through_ray(ray_cluster, small_experiment
     assert combined["family"].to_list() == ["lightgbm", "logistic"]
     scores = query_catalog(catalog, "SELECT * FROM model_scores WHERE fold = -1")
     assert {"f1", "balanced_accuracy", "rank_ic", "ic_ir", "sign_hit_rate"} <= set(scores.columns)
+
+
+_STEP_WITH_RAY = """
+import dagster as dg
+import ray
+from resources.ray import RayResource
+
+@dg.asset
+def uses_ray(ray_resource: RayResource) -> None:
+    ray_resource.runner()
+    assert ray.is_initialized()
+
+assert dg.materialize([uses_ray], resources={"ray_resource": RayResource(enabled=True, num_cpus=1)}).success
+print(ray.is_initialized())
+"""
+
+
+def test_a_local_ray_started_by_a_step_is_stopped_with_it() -> None:
+    # A fresh process, so the resource is the one that starts Ray.
+    done = subprocess.run([sys.executable, "-c", _STEP_WITH_RAY], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_resource_leaves_a_connection_it_did_not_make(ray_cluster) -> None:
+    @dg.asset
+    def uses_ray(ray_resource: RayResource) -> None:
+        ray_resource.runner()
+
+    assert dg.materialize([uses_ray], resources={"ray_resource": RayResource(enabled=True)}).success
+    assert ray_cluster.is_initialized()

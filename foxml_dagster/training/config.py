@@ -122,8 +122,20 @@ def resolve_family(
             f"family {name!r}: unknown parameter(s) {unknown} (from {sorted({sources[k] for k in unknown})}); "
             f"accepted: {sorted(cls.default_params)}"
         )
-    file_resources = file.get("resources", {})
-    if int(params.get("devices", cls.default_params.get("devices", 1))) > 1:
+    params = {**cls.default_params, **params}
+    resources = task_resources(name, params, file.get("resources", {}), block_resources, default_memory_mb)
+    return FamilySpec(name=name, params=params, variant=variant, sources=sources, **resources)
+
+
+def task_resources(
+    name: str,
+    params: Mapping[str, Any],
+    file_resources: Mapping[str, Any],
+    block_resources: Mapping[str, Any],
+    default_memory_mb: float | None,
+) -> dict[str, Any]:
+    """What one (family, fold) task asks Ray for: the family file's resources, then the block's."""
+    if int(params.get("devices", 1)) > 1:
         # The task only waits on its Ray Train workers, which ask for the CPUs or GPUs themselves;
         # a CPU or GPU held by the task could be the one they wait for.
         file_resources = {**file_resources, "num_cpus": 0, "num_gpus": 0}
@@ -131,15 +143,11 @@ def resolve_family(
     bad = sorted(set(resources) - {"num_cpus", "num_gpus", "memory_mb"})
     if bad:
         raise ValueError(f"family {name!r}: unknown resources key(s) {bad}; use num_cpus, num_gpus, memory_mb")
-    return FamilySpec(
-        name=name,
-        params={**cls.default_params, **params},
-        variant=variant,
-        num_cpus=float(resources.get("num_cpus", 1)),
-        num_gpus=float(resources.get("num_gpus", 0)),
-        memory_mb=float(resources["memory_mb"]) if resources.get("memory_mb") else default_memory_mb,
-        sources=sources,
-    )
+    return {
+        "num_cpus": float(resources.get("num_cpus", 1)),
+        "num_gpus": float(resources.get("num_gpus", 0)),
+        "memory_mb": float(resources["memory_mb"]) if resources.get("memory_mb") else default_memory_mb,
+    }
 
 
 class TrainingConfig(Settings):

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from foxml_dagster.models import ModelFamily, get_family
-from foxml_dagster.training.config import FamilySpec, resolve_family
+from foxml_dagster.training.config import FamilySpec, resolve_family, task_resources
 from foxml_dagster.training.cpcv import check_test_paths, with_test_paths
 from foxml_dagster.training.data import TargetPanel, build_panel, fold_rows
 from foxml_dagster.training.runner import Call, InProcessRunner
@@ -287,14 +287,8 @@ def _plain_spec(name: str, block: Mapping[str, Any], memory_mb: float | None) ->
     if "variant" in block:
         return resolve_family(name, block, environ={}, default_memory_mb=memory_mb)
     resources = block.pop("resources", None) or {}
-    cls = get_family(name)
-    return FamilySpec(
-        name=name,
-        params={**cls.default_params, **block},
-        num_cpus=float(resources.get("num_cpus", 1)),
-        num_gpus=float(resources.get("num_gpus", 0)),
-        memory_mb=float(resources["memory_mb"]) if resources.get("memory_mb") else memory_mb,
-    )
+    params = {**get_family(name).default_params, **block}
+    return FamilySpec(name=name, params=params, **task_resources(name, params, {}, resources, memory_mb))
 
 
 def _validate_frame(frame: pl.DataFrame, feature_columns: list[str]) -> None:

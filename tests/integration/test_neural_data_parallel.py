@@ -2,8 +2,8 @@
 on the session's real local Ray cluster: the path a GPU cluster takes with `accelerator: gpu`.
 
 Each fit starts a Ray Train controller and two fresh worker processes that import torch and
-Lightning: about 30 s on 2 idle cores, almost all of it start-up. The module fits once and the
-tests share that model; only the repeatability test pays for a second fit.
+Lightning: about 30 s on 2 idle cores, almost all of it start-up, so the module fits once and the
+tests share that model.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from foxml_dagster.models import get_family
+from foxml_dagster.training import InProcessRunner, train_out_of_fold
 from foxml_dagster.training.config import resolve_family
-from tests.integration.test_ray_training import ray_cluster  # noqa: F401 - the session's one local Ray
+from tests.unit.test_training import FEATURES, make_folds, make_frame
 
 #: Two workers of one CPU each: the whole of the session cluster's 2 CPUs.
 PARAMS = {"devices": 2, "hidden_size": 16, "num_layers": 1, "max_epochs": 6, "patience": 3, "batch_size": 64}
@@ -31,14 +32,10 @@ def _dataset(n: int = 2400, seed: int = 0):
     return (X[train], y[train], w[train]), (X[val], y[val], w[val]), (X[test], y[test])
 
 
-def _fit(seed: int = 5):
-    (X, y, w), validation, _ = _dataset()
-    return get_family("mlp")(seed=seed, **PARAMS).fit(X, y, w, validation=validation)
-
-
 @pytest.fixture(scope="module")
-def model(ray_cluster):  # noqa: F811
-    return _fit()
+def model(ray_cluster):
+    (X, y, w), validation, _ = _dataset()
+    return get_family("mlp")(seed=5, **PARAMS).fit(X, y, w, validation=validation)
 
 
 def test_two_cpu_workers_train_the_model_over_gloo(model) -> None:
@@ -59,13 +56,6 @@ def test_the_returned_weights_predict_the_same_after_save_and_load(model, tmp_pa
     assert np.array_equal(type(model).load(tmp_path / "mlp").predict_score(X_test), model.predict_score(X_test))
 
 
-def test_the_same_seed_gives_bit_identical_predictions_on_gloo(model) -> None:
-    # gloo's all-reduce of two workers' gradients sums two numbers, the same in either order, and
-    # each worker's shard and dropout come from the seed.
-    _, _, (X_test, _) = _dataset()
-    assert np.array_equal(_fit().predict_score(X_test), model.predict_score(X_test))
-
-
 def test_data_parallel_needs_an_explicit_accelerator() -> None:
     with pytest.raises(ValueError, match="accelerator to cpu or gpu"):
         get_family("mlp")(devices=2, accelerator="auto")
@@ -78,3 +68,29 @@ def test_a_data_parallel_task_leaves_the_cpus_and_gpus_to_its_workers() -> None:
     assert (parallel.num_cpus, parallel.num_gpus) == (0, 0)
     chosen = resolve_family("mlp", {"devices": 2, "resources": {"num_cpus": 2}}, environ={})
     assert (chosen.num_cpus, chosen.num_gpus) == (2, 0)  # the experiment's own choice wins
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _RequestsSeen(InProcessRunner):
+    """Notes what each task would ask the scheduler for, then stops before any training."""
+
+    def map(self, fn, calls):
+        self.requests = {(call.num_cpus, call.num_gpus) for call in calls}
+        raise _Stopped
+
+
+def test_a_family_given_as_plain_params_follows_the_same_resource_rule() -> None:
+    frame = make_frame(n_bars=120, symbols=("AAA",))
+    runner = _RequestsSeen()
+    with pytest.raises(_Stopped):
+        train_out_of_fold(
+            frame,
+            make_folds(frame, n_folds=2),
+            feature_columns=FEATURES,
+            families={"mlp": {"devices": 2}},
+            runner=runner,
+        )
+    assert runner.requests == {(0.0, 0.0)}

@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from foxml_dagster.paths import REPO_ROOT, foxml_home
+
+
+@contextmanager
+def _home_lock() -> Iterator[None]:
+    """Held while the instance's storage is created and symbols are registered: two `foxml`
+    commands started at once on a fresh FOXML_HOME would otherwise both create the SQLite
+    schema or insert the same partitions, and one would die on a unique constraint."""
+    from foxml_dagster.storage import _exclusive
+
+    with _exclusive(foxml_home().root / ".foxml.lock"):
+        yield
 
 
 def _instance():
@@ -23,26 +37,42 @@ def _instance():
 
     layout = foxml_home()
     home = os.environ.setdefault("DAGSTER_HOME", str(layout.dagster_home))
-    os.makedirs(home, exist_ok=True)
-    settings = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(settings):
-        shutil.copyfile(REPO_ROOT / "dagster.yaml", settings)
-    return dg.DagsterInstance.get()
+    with _home_lock():
+        os.makedirs(home, exist_ok=True)
+        settings = os.path.join(home, "dagster.yaml")
+        if not os.path.exists(settings):
+            shutil.copyfile(REPO_ROOT / "dagster.yaml", settings)
+        return dg.DagsterInstance.get()
 
 
 def register_symbols(instance) -> list[str]:
-    """Add the configured source's symbols as partitions; return all registered, in order."""
+    """Add the configured source's symbols as partitions; return all registered, in order.
+
+    Safe to run from several processes at once: `foxml` commands take a lock under FOXML_HOME,
+    and a writer that does not (the daemon adding partitions for a sensor) can only make our
+    insert lose a unique-constraint race, after which the symbols are read back, not re-added."""
+    from sqlalchemy.exc import IntegrityError
+
     from assets.partitions import symbol_partitions
     from foxml_dagster.config import load_experiment
     from resources.sources import make_source
 
     cfg = load_experiment()
     found = make_source(cfg.data, foxml_home().root).symbols()
-    known = set(instance.get_dynamic_partitions(symbol_partitions.name))
-    new = [s for s in found if s not in known]
-    if new:
-        instance.add_dynamic_partitions(symbol_partitions.name, new)
-    return list(instance.get_dynamic_partitions(symbol_partitions.name))
+    name = symbol_partitions.name
+    with _home_lock():
+        for attempt in range(3):
+            known = set(instance.get_dynamic_partitions(name))
+            new = [s for s in found if s not in known]
+            if not new:
+                break
+            try:
+                instance.add_dynamic_partitions(name, new)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return list(instance.get_dynamic_partitions(name))
 
 
 def cmd_register(args) -> int:
@@ -83,7 +113,9 @@ def cmd_run(args) -> int:
         print("no symbols found in the configured source; check data.* in the experiment file", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # Dagster's console logger prints every step failure with its stack trace; the run's own
+    # warnings and failures are reported below, from the event log, without them.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = _fetch_windows(defs, instance, symbols, quiet)
     if result is None or result.success:
         job = defs.resolve_job_def("full_pipeline")
@@ -92,19 +124,99 @@ def cmd_run(args) -> int:
             run_config=quiet, instance=instance, tags=range_tags(symbols), raise_on_error=False
         )
     seconds = time.perf_counter() - started
+    warnings, skipped = _run_log(instance, result.run_id)
+    for line in warnings:
+        print(line, file=sys.stderr)
     if not result.success:
-        failed = [
-            e
-            for e in result.all_events
-            if e.is_step_failure
-            or (e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.evaluation.passed)
-        ]
-        for event in failed:
-            print(f"FAILED {event.step_key}: {event.message}", file=sys.stderr)
-        print(f"run {result.run_id} failed after {seconds:.1f}s; see `make ui` for the logs", file=sys.stderr)
+        print("\n".join(_failure_report(result, seconds, skipped)), file=sys.stderr)
         return 1
     print(_summary(result, seconds))
     return 0
+
+
+def _run_log(instance, run_id: str) -> tuple[list[str], list[str]]:
+    """The run's warning and error log lines (its assets' own, not Dagster's event records),
+    and the steps Dagster did not execute because an upstream step failed."""
+    warnings, skipped = [], []
+    for record in instance.all_logs(run_id):
+        if record.dagster_event is not None or record.level < logging.WARNING or not record.user_message:
+            continue
+        if record.user_message.startswith(f"Dependencies for step {record.step_key} "):
+            skipped.append(record.step_key)  # Dagster's note on a skipped step: counted, not echoed
+        else:
+            warnings.append(f"foxml: warning: {record.step_key or 'run'}: {_first_line(record.user_message)}")
+    return warnings, skipped
+
+
+def _failure_report(result, seconds: float, skipped: list[str]) -> list[str]:
+    """What failed, in lines a user can act on: each failed step with the first line of its
+    error, and each failed asset check with its metadata (e.g. no_leakage's culprits) in place
+    of the step's error, which only says that a blocking check failed."""
+    failed_checks: dict[str, list] = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            failed_checks.setdefault(event.step_key, []).append(event.event_specific_data)
+    lines = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            checks = failed_checks.pop(event.step_key, [])
+            lines += [line for check in checks for line in _check_lines(event.step_key, check)]
+            if not checks:
+                lines.append(f"  step {event.step_key} failed: {_error_line(event.event_specific_data)}")
+    # Failed checks whose step went on (non-blocking) are reported too: they explain the run.
+    lines += [line for step, checks in failed_checks.items() for check in checks for line in _check_lines(step, check)]
+    if not lines:  # the run failed outside every step, e.g. a resource that did not start
+        run_failure = next((e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"), None)
+        error = getattr(getattr(run_failure, "event_specific_data", None), "error", None)
+        lines.append(f"  {_error_text(error) if error else getattr(run_failure, 'message', 'no reason recorded')}")
+    if skipped:
+        lines.append(f"  {len(skipped)} downstream step(s) not run: {', '.join(skipped)}")
+    return [
+        f"foxml: run {result.run_id} failed after {seconds:.1f}s",
+        *lines,
+        "  full logs and stack traces: `make ui`, then the run's page",
+    ]
+
+
+def _check_lines(step_key: str, evaluation) -> list[str]:
+    """A failed asset check: its name and asset, then every metadata entry (at most 20 lines each)."""
+    asset = evaluation.asset_key.to_user_string()
+    lines = [f"  step {step_key} failed: asset check {evaluation.check_name} on {asset} did not pass"]
+    if evaluation.description:
+        lines.append(f"    {_first_line(evaluation.description)}")
+    for key, value in evaluation.metadata.items():
+        rows = [row.strip() for row in str(getattr(value, "value", value)).splitlines() if row.strip()]
+        if len(rows) <= 1:
+            lines.append(f"    {key}: {rows[0] if rows else ''}")
+            continue
+        lines.append(f"    {key}:")
+        lines += [f"      {row}" for row in rows[:20]]
+        if len(rows) > 20:
+            lines.append(f"      ... {len(rows) - 20} more")
+    return lines
+
+
+def _error_line(failure) -> str:
+    """A step failure's first meaningful line: a dg.Failure's description, else its error's."""
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return _first_line(failure.user_failure_data.description)
+    return _error_text(failure.error) if failure.error is not None else "no error recorded"
+
+
+def _error_text(error) -> str:
+    """`Class: first line` of the innermost cause: the user's exception, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    # The message reads "module.path.Class: text"; the short class name says the same.
+    message = error.message
+    marker = f"{error.cls_name}: "
+    if error.cls_name and marker in message:
+        message = message.split(marker, 1)[1]
+    return f"{error.cls_name}: {_first_line(message)}" if error.cls_name else _first_line(message)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
 def _fetch_windows(defs, instance, symbols: list[str], run_config: dict):
@@ -173,7 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a training family parameter")
     run.set_defaults(func=cmd_run)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from foxml_dagster.config import ConfigError
+    from foxml_dagster.data.alpaca import AlpacaError
+    from foxml_dagster.data.ibkr import IbkrError
+    from foxml_dagster.data.raw import SourceFormatError
+
+    try:
+        return args.func(args)
+    # Errors about the user's config, files or broker connection, met before a run starts:
+    # their message names the file, field or host; a traceback would bury it.
+    except (ConfigError, SourceFormatError, AlpacaError, IbkrError) as exc:
+        print(f"foxml: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

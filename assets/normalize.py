@@ -14,7 +14,7 @@ from assets.metadata import markdown_table
 from assets.partitions import per_symbol, run_symbols
 from foxml_dagster.data.gaps import COVERAGE_SCHEMA
 from foxml_dagster.data.normalize import QUARANTINE_SCHEMA, normalize_bars
-from foxml_dagster.data.quality import volume_spikes
+from foxml_dagster.data.quality import nothing_clean_left, volume_spikes
 from foxml_dagster.data.schema import contract_failures
 from foxml_dagster.memory import budget_left_mb, peak_rss_mb, rows_within, whole_group_batches
 from resources.home import Experiment
@@ -46,7 +46,11 @@ RAW_ROW_WORKING_BYTES = 1200
     ins={"raw_bars": dg.AssetIn(dagster_type=pl.LazyFrame)},
     check_specs=[
         dg.AssetCheckSpec(
-            "bars_contract", asset="bars", blocking=True, description="pandera schema of the bars contract"
+            "bars_contract",
+            asset="bars",
+            blocking=True,
+            description="pandera schema of the bars contract, and at least one clean bar (else it names the "
+            "top quarantine reasons)",
         ),
         dg.AssetCheckSpec(
             "volume_spikes",
@@ -66,6 +70,8 @@ def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bar
     counts = raw_bars.group_by("symbol").len().collect()
     rows_of = dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True))
     max_rows = rows_within(budget_left_mb(data.memory_budget_mb), RAW_ROW_WORKING_BYTES)
+    # Only sources that read the user's own layout have user column names to quote in details.
+    user_columns = data.columns if data.source in ("files", "sample") else None
 
     def normalized_batches():
         remaining = list(symbols)
@@ -79,6 +85,9 @@ def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bar
                 start=data.start,
                 end=data.end,
                 sessions=data.sessions,
+                timestamp_format=data.timestamp_format,
+                plausibility=data.plausibility,
+                columns=user_columns,
             )
             del raw
             quarantine.append(result.quarantine)
@@ -114,11 +123,18 @@ def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bar
         output_name="bars_coverage",
         metadata={"missing_bars": int(gaps["missing_bars"].sum()), "coverage": markdown_table(gaps)},
     )
+    # Nothing clean would only fail later and far away (an empty training frame); stop here instead.
+    empty = nothing_clean_left(rejected, totals["outside_window"]) if totals["rows"] == 0 else None
     yield dg.AssetCheckResult(
         check_name="bars_contract",
         asset_key="bars",
-        passed=not failures,
-        metadata={"failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures[:50]) or "none")},
+        passed=not failures and empty is None,
+        description=empty,
+        metadata={
+            "failures": dg.MetadataValue.md(
+                "\n".join(f"- {f}" for f in [*failures[:50], *([empty] if empty else [])]) or "none"
+            )
+        },
     )
     flagged = pl.concat(spikes) if spikes else pl.DataFrame()
     yield dg.AssetCheckResult(

@@ -27,7 +27,7 @@ def first_and_last_date(data: DataConfig) -> tuple[date, date | None]:
     """The dates windows cover: data.start..data.end (open-ended without end), or the synthetic
     calendar's span."""
     if data.source == "synthetic":
-        return SyntheticSource(data.synthetic, data.symbols).dates()
+        return SyntheticSource(data.synthetic, data.symbols, market=data.sessions.calendar).dates()
     assert data.start is not None  # DataConfig requires it with windows
     return data.start, data.end
 

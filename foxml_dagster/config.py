@@ -10,15 +10,17 @@ import os
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from foxml_dagster.backtest import BacktestConfig
 from foxml_dagster.data.alpaca import AlpacaConfig
 from foxml_dagster.data.ibkr import IbkrConfig
-from foxml_dagster.data.raw import ColumnMap
-from foxml_dagster.data.sessions import SessionsConfig
+from foxml_dagster.data.normalize import PlausibilityConfig, check_timestamp_format
+from foxml_dagster.data.raw import ColumnMap, symbol_problem
+from foxml_dagster.data.sessions import SessionsConfig, interval_minutes
 from foxml_dagster.execution import ExecutionConfig
 from foxml_dagster.features.registry import FeaturesConfig
 from foxml_dagster.labels import LabelsConfig
@@ -27,6 +29,7 @@ from foxml_dagster.selection import SelectionConfig
 from foxml_dagster.settings import Settings
 from foxml_dagster.signals import SignalConfig
 from foxml_dagster.splits import SplitsConfig
+from foxml_dagster.strategies import EvaluationConfig
 from foxml_dagster.training import TrainingConfig
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "experiment.yaml"
@@ -62,7 +65,9 @@ class DataConfig(Settings):
     source: Literal["sample", "files", "synthetic", "alpaca", "ibkr"] = "sample"
     symbols: list[str] = Field(default_factory=list)
     landing_dir: str = "landing"
-    timezone: str | None = None
+    delimiter: str | None = None  # of landing text files; None: sniffed from each header (, tab ; |)
+    timezone: str | None = None  # IANA zone of naive timestamps
+    timestamp_format: str | None = None  # strftime; None: ISO dates and times (data.md)
     adjust_prices: bool = True
     start: date | None = None
     end: date | None = None
@@ -70,11 +75,62 @@ class DataConfig(Settings):
     windows: Literal["daily", "monthly"] | None = None
     columns: ColumnMap = ColumnMap()
     sessions: SessionsConfig = SessionsConfig()
+    plausibility: PlausibilityConfig = PlausibilityConfig()
     volume_spike_factor: float = Field(default=50.0, gt=1)  # warn when volume > factor x trailing median
     memory_budget_mb: int = Field(default=2048, ge=64)  # ingest and normalize work in symbol batches fitting it
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
     ibkr: IbkrConfig = Field(default_factory=IbkrConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_is_known(cls, zone: str | None) -> str | None:
+        if zone is None:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{zone!r} is not an IANA time zone; use a name such as America/New_York, Europe/London or UTC"
+            ) from None
+        return zone
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format_reads_back(cls, fmt: str | None) -> str | None:
+        if fmt is not None:
+            check_timestamp_format(fmt)
+        return fmt
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, delimiter: str | None) -> str | None:
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in "\r\n\""):
+            raise ValueError(f"{delimiter!r} is not one field-separating character; use ',', ';', '|' or \"\\t\"")
+        return delimiter
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_can_be_partitions(cls, symbols: list[str]) -> list[str]:
+        stripped = [symbol.strip() for symbol in symbols]
+        problems = [problem for problem in map(symbol_problem, stripped) if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return stripped
+
+    @model_validator(mode="after")
+    def _synthetic_interval_is_the_grid(self) -> DataConfig:
+        grid = self.sessions.interval
+        if self.source != "synthetic" or grid is None:
+            return self
+        from foxml_dagster.data.synthetic import parse_interval
+
+        if interval_minutes(grid) != parse_interval(self.synthetic.interval):
+            raise ValueError(
+                f"synthetic.interval {self.synthetic.interval} and sessions.interval {grid} differ, so the grid "
+                "would merge or split the generated bars; set both to the same interval"
+            )
+        return self
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> DataConfig:
@@ -105,6 +161,7 @@ class ExperimentConfig(Settings):
     training: TrainingConfig = TrainingConfig()
     signals: SignalConfig = SignalConfig()
     backtest: BacktestConfig = BacktestConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
 

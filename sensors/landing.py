@@ -7,7 +7,7 @@ import dagster as dg
 from assets.partitions import symbol_partitions
 from jobs.pipeline import symbol_refresh
 from resources.home import Experiment, FoxmlHome
-from resources.sources import LandingFolderSource, SourceFormatError, make_source
+from resources.sources import LandingFolderSource, make_source
 
 
 @dg.sensor(
@@ -16,7 +16,8 @@ from resources.sources import LandingFolderSource, SourceFormatError, make_sourc
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Watches data.landing_dir: new symbols become partitions, and each symbol in a "
     "new or changed file is refreshed once (the cursor remembers each file's modification time). "
-    "A file that cannot be read is logged and skipped until it changes.",
+    "A file that cannot be read, or rows whose symbol cannot be a partition, are logged and "
+    "skipped until the file changes.",
 )
 def landing_files(context: dg.SensorEvaluationContext, experiment: Experiment, home: FoxmlHome):
     source = make_source(experiment.config.data, home.layout.root)
@@ -29,14 +30,14 @@ def landing_files(context: dg.SensorEvaluationContext, experiment: Experiment, h
     touched: set[str] = set()
     readable: list[int] = []
     for path, mtime in changed.items():
-        try:
-            touched.update(source.read_file(path)["symbol"].drop_nulls().unique().to_list())
-        except SourceFormatError as exc:
-            # One bad file must not stop the tick or hold back the others. Its mtime still goes
-            # into the cursor, so it is retried when it changes, not re-read every minute.
-            context.log.warning(f"landing_files: skipped {path.name} until it changes: {exc}")
-            continue
-        readable.append(mtime)
+        # One bad file must not stop the tick or hold back the others. Its mtime still goes into
+        # the cursor, so it is retried when it changes, not re-read every minute.
+        record, _ = source.inspect(path)
+        for problem in record.problems:
+            context.log.warning(f"landing_files: {path.name}: {problem} (skipped until the file changes)")
+        if record.symbols:
+            touched.update(record.symbols)
+            readable.append(mtime)
     cursor = json.dumps(seen | {p.name: m for p, m in changed.items()}, sort_keys=True)
     if not touched:
         return dg.SensorResult(

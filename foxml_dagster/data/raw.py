@@ -6,6 +6,8 @@ parses them and quarantines what does not parse, with the rule it broke.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import polars as pl
 
 from foxml_dagster.settings import Settings
@@ -37,38 +39,60 @@ class SourceFormatError(ValueError):
     """A source file whose layout cannot be mapped onto bars."""
 
 
+# Dagster refuses "..." (its range syntax) and control characters in partition keys, "|" joins the
+# dimensions of a multi-partition key (symbol|window), and "." and ".." cannot name a lake file.
+_KEY_SUBSTRINGS = {"...": "'...'", "|": "'|'", **{c: repr(c) for c in "\a\b\f\n\r\t\v\0"}}
+_MAX_ENCODED_CHARS = 200  # a lake file name (percent-encoded symbol + ".parquet") must fit 255 bytes
+
+
+def symbol_problem(symbol: str) -> str | None:
+    """Why `symbol` (already stripped) cannot be a symbol partition, or None when it can."""
+    if symbol in ("", ".", ".."):
+        return f"symbol {symbol!r} cannot name a partition file"
+    found = [shown for part, shown in _KEY_SUBSTRINGS.items() if part in symbol]
+    if found:
+        return f"symbol {symbol!r} contains {', '.join(found)}, which a partition key cannot hold"
+    if len(quote(symbol, safe="=")) > _MAX_ENCODED_CHARS:
+        return f"symbol {symbol[:20]!r}... is too long to name a lake file ({len(symbol)} characters)"
+    return None
+
+
 def to_raw_bars(frame: pl.DataFrame, columns: ColumnMap, *, origin: str, symbol: str | None = None) -> pl.DataFrame:
     """Rename a source frame's columns to the canonical raw-bar layout, all values as text.
 
     `symbol` fills the symbol column for one-symbol files that have none. `origin` (a file name
     or URL) and `source_row` (1-based data row) let a quarantined row be traced to its source.
+    The symbol is the one value stripped of surrounding spaces here: it names the row's partition,
+    so "XYZ " and "XYZ" must be one symbol from discovery on.
     """
     wanted = columns.model_dump()
-    if symbol is not None and (wanted["symbol"] is None or wanted["symbol"] not in frame.columns):
-        frame = frame.with_columns(pl.lit(symbol).alias("__symbol__"))
-        wanted["symbol"] = "__symbol__"
-    missing = [
-        f"'{source}' (for {canonical})"
+    symbol_from_name = symbol is not None and (wanted["symbol"] is None or wanted["symbol"] not in frame.columns)
+    missing = {
+        canonical: f"'{source}' (for {canonical})" if source is not None else f"{canonical} (not mapped)"
         for canonical, source in wanted.items()
-        if canonical not in ADJUSTMENT_COLUMNS and (source is None or source not in frame.columns)
-    ]
+        if canonical not in ADJUSTMENT_COLUMNS
+        and not (canonical == "symbol" and symbol_from_name)
+        and (source is None or source not in frame.columns)
+    }
     if missing:
+        fields = ", ".join(f"data.columns.{canonical}" for canonical in missing)
         raise SourceFormatError(
-            f"{origin}: column {', '.join(missing)} missing (found {frame.columns}); "
-            "map it with data.columns.<name> in the experiment config"
+            f"{origin}: column {', '.join(missing.values())} missing (found {frame.columns}); "
+            f"set {fields} in the experiment config to the file's name for it"
         )
     text = {
         canonical: pl.col(source).cast(pl.Utf8)
         for canonical, source in wanted.items()
-        if source is not None and source in frame.columns
+        if source is not None and source in frame.columns and not (canonical == "symbol" and symbol_from_name)
     }
+    text["symbol"] = pl.lit(symbol, pl.Utf8) if symbol_from_name else text["symbol"].str.strip_chars()
     return (
-        frame.with_row_index("source_row", offset=1)
+        frame.with_row_index("__source_row", offset=1)
         .select(
             *(expr.alias(name) for name, expr in text.items()),
             *(pl.lit(None, pl.Utf8).alias(name) for name in ADJUSTMENT_COLUMNS if name not in text),
             pl.lit(origin).alias("origin"),
-            pl.col("source_row").cast(pl.Int64),
+            pl.col("__source_row").cast(pl.Int64).alias("source_row"),
         )
         .select(RAW_COLUMNS)
     )

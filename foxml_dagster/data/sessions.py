@@ -107,6 +107,13 @@ def _exchange_schedule(calendar: str, first_year: int) -> pl.DataFrame:
     )
 
 
+def calendar_end(calendar: str, first: date) -> date | None:
+    """The last session a calendar knows (exchange_calendars looks about a year ahead); None for FX."""
+    if calendar == FX_CALENDAR:
+        return None
+    return _exchange_schedule(calendar, first.year)["session"].max()  # type: ignore[return-value]
+
+
 def _exchange_segments(calendar: str, first: date, last: date) -> pl.DataFrame:
     schedule = _exchange_schedule(calendar, first.year)
     end_of_calendar = schedule["session"].max()

@@ -18,9 +18,12 @@ Structure, per bar (all vectorised over the time axis):
   through them, so the next bar shows the move;
 - symbols that start mid-way through the calendar.
 
-Sessions: weekdays (no holidays); intraday bars cover US regular hours 09:30-16:00 New York
-taken as 14:30-21:00 UTC all year (no daylight saving: exchange calendars are the normalizer's
-job, not this generator's). Daily bars are stamped at 00:00 UTC of their date, like the sample.
+Sessions: with a market calendar (data.sessions.calendar: an exchange_calendars code, 24/7 or FX)
+the bars follow it, holidays, early closes, lunch breaks and daylight saving included, on the grid
+normalization aligns to (anchored at each session or segment start), so no generated bar is
+outside a session or off the grid. Without one: weekdays, and intraday bars cover US regular hours
+taken as 14:30-21:00 UTC all year. Daily bars are stamped at 00:00 UTC of their session date, like
+the sample.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
 
 from foxml_dagster.data.normalize import BARS_SCHEMA
-from foxml_dagster.data.sessions import DAILY_MINUTES, interval_minutes
+from foxml_dagster.data.sessions import DAILY_MINUTES, calendar_end, interval_minutes, segments
 
 SESSION_MINUTES = 390
 SESSION_OPEN_UTC_MINUTES = 14 * 60 + 30
@@ -81,9 +85,12 @@ class Calendar:
         return self.position == 0
 
 
-def calendar(n_bars: int, interval: str, start: date) -> Calendar:
-    """`n_bars` consecutive bar slots on weekdays from `start` (rolled forward to a weekday)."""
+def calendar(n_bars: int, interval: str, start: date, market: str | None = None) -> Calendar:
+    """`n_bars` consecutive bar slots from `start`: the sessions of the `market` calendar (an
+    exchange_calendars code, 24/7 or FX), or without one weekdays (rolled forward to a weekday)."""
     minutes = parse_interval(interval)
+    if market is not None:
+        return _market_calendar(n_bars, minutes, start, market)
     daily = minutes == DAILY_MINUTES
     per_session = 1 if daily else math.ceil(SESSION_MINUTES / minutes)
     slot = np.arange(n_bars)
@@ -93,6 +100,42 @@ def calendar(n_bars: int, interval: str, start: date) -> Calendar:
     ts = days + (np.asarray(offset) * 60_000_000).astype("timedelta64[us]")
     fraction = 1.0 if daily else minutes / SESSION_MINUTES
     return Calendar(ts=ts, position=position, bars_per_session=per_session, session_fraction=fraction)
+
+
+@lru_cache(maxsize=8)  # a source generates one symbol at a time on the same calendar
+def _market_calendar(n_bars: int, minutes: int, start: date, market: str) -> Calendar:
+    """The first `n_bars` grid slots of `market`'s sessions from `start`, as normalization's grid
+    has them: session dates at 00:00 UTC for daily bars, else slots anchored at each segment start."""
+    end = calendar_end(market, start)
+    span = timedelta(days=max(14, 2 * n_bars * minutes // DAILY_MINUTES))
+    while True:
+        last = start + span if end is None else min(start + span, end)
+        table = segments(market, start, last)
+        if minutes == DAILY_MINUTES:
+            slots = table.select("session").unique(maintain_order=True).with_columns(pl.col("session").alias("ts"))
+        else:
+            grid = pl.datetime_ranges(
+                "start", pl.col("end") - pl.duration(microseconds=1), interval=f"{minutes}m", time_unit="us"
+            )
+            slots = table.select("session", grid.alias("ts")).explode("ts")
+        if slots.height >= n_bars:
+            break
+        if last == end:
+            raise ValueError(
+                f"data.synthetic: {n_bars} bars of {minutes} minutes from {start} run past the last session the "
+                f"{market} calendar knows ({end}); lower n_bars or start earlier"
+            )
+        span *= 2
+    slots = slots.head(n_bars).with_columns(
+        pl.col("ts").cast(pl.Datetime("us")), pl.int_range(pl.len()).over("session").alias("position")
+    )
+    per_session = int(slots["position"].max()) + 1  # type: ignore[arg-type]
+    return Calendar(
+        ts=slots["ts"].to_numpy(),
+        position=slots["position"].to_numpy(),
+        bars_per_session=per_session,
+        session_fraction=1.0 / per_session,
+    )
 
 
 def symbol_names(n_symbols: int) -> list[str]:
@@ -183,12 +226,13 @@ def synthetic_bars(
     start: date = date(2020, 1, 2),
     structure: Structure | None = None,
     symbols: Sequence[str] | None = None,
+    market: str | None = None,
 ) -> pl.DataFrame:
     """Bars in the canonical `bars` schema, sorted by (symbol, ts).
 
-    The calendar has `n_bars` slots; a symbol has fewer rows where bars are missing, halted or
-    before its start. `symbols` restricts the output to some of `symbol_names(n_symbols)` (each
-    symbol's rows do not depend on which others are generated).
+    The calendar has `n_bars` slots (on `market`'s sessions when given); a symbol has fewer rows
+    where bars are missing, halted or before its start. `symbols` restricts the output to some of
+    `symbol_names(n_symbols)` (each symbol's rows do not depend on which others are generated).
     """
     s = structure or Structure()
     names = symbol_names(n_symbols)
@@ -197,11 +241,11 @@ def synthetic_bars(
     unknown = [name for name in wanted if name not in index]
     if unknown:
         raise ValueError(f"symbols {unknown} are not in the synthetic universe of {n_symbols}")
-    cal = calendar(n_bars, interval, start)
-    market = _market(seed, cal, s)
+    cal = calendar(n_bars, interval, start, market)
+    factor = _market(seed, cal, s)
     frames = []
     for name in sorted(wanted):
-        columns = _symbol_columns(seed, index[name], cal, market, s)
+        columns = _symbol_columns(seed, index[name], cal, factor, s)
         keep = columns.pop("keep")
         frame = pl.DataFrame({key: values[keep] for key, values in columns.items()})
         frames.append(frame.with_columns(pl.lit(name).alias("symbol")))

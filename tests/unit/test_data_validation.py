@@ -48,10 +48,10 @@ def normalized(raw: pl.DataFrame, **options):
 def test_missing_column_error_names_the_file_the_column_and_the_config_field(tmp_path):
     write(tmp_path, "bars.csv", "XYZ,2024-01-02,10,11,9,100", header="symbol,ts,open,high,low,volume")
     with pytest.raises(SourceFormatError) as info:
-        LandingFolderSource(tmp_path, ColumnMap()).symbols()
+        read(tmp_path, "bars.csv")
     message = str(info.value)
     assert f"{tmp_path / 'bars.csv'}: column 'close' (for close) missing" in message
-    assert "data.columns.<name>" in message
+    assert "set data.columns.close" in message
 
 
 def test_missing_mapped_column_names_the_source_spelling(tmp_path):
@@ -129,9 +129,10 @@ def test_surrounding_whitespace_in_numbers_and_timestamps_is_tolerated(tmp_path)
 def test_unparseable_timestamps_are_quarantined_with_the_text_in_detail(tmp_path, stamp):
     write(tmp_path, "bars.csv", line("2024-01-02"), line(stamp))
     result = normalized(read(tmp_path, "bars.csv"))
-    assert result.quarantine.select("rule", "source_row", "detail").rows() == [
-        ("unparseable_timestamp", 2, f"ts={stamp}")
-    ]
+    assert result.quarantine.select("rule", "source_row").rows() == [("unparseable_timestamp", 2)]
+    detail = result.quarantine["detail"][0]
+    assert detail.startswith(f"column 'ts': '{stamp}' matches no accepted format (YYYY-MM-DD, ")
+    assert detail.endswith("set data.timestamp_format, e.g. '%m/%d/%Y'")
     assert result.bars.height == 1
 
 
@@ -229,7 +230,7 @@ def test_header_only_file_gives_no_rows_and_no_error_with_a_calendar(tmp_path):
 
 def test_zero_byte_file_is_a_clear_source_format_error(tmp_path):
     (tmp_path / "bars.csv").write_bytes(b"")
-    with pytest.raises(SourceFormatError, match=r"bars.csv: cannot be read as csv: empty CSV"):
+    with pytest.raises(SourceFormatError, match=r"bars.csv: the file is empty \(no header, no rows\)"):
         read(tmp_path, "bars.csv")
 
 
@@ -252,19 +253,19 @@ def test_truncated_last_line_is_quarantined_and_the_rows_before_it_are_kept(tmp_
 )
 def test_a_file_that_is_not_csv_at_all_is_a_source_format_error_naming_it(tmp_path, garbage):
     (tmp_path / "bars.csv").write_bytes(garbage)
-    with pytest.raises(SourceFormatError, match=r"bars\.csv: c"):  # 'cannot be read' or 'column ... missing'
-        LandingFolderSource(tmp_path, ColumnMap()).symbols()
+    with pytest.raises(SourceFormatError, match=r"bars\.csv: (not UTF-8 text|column .* missing)"):
+        read(tmp_path, "bars.csv")
 
 
 def test_a_line_with_more_fields_than_the_header_makes_the_file_unreadable_with_a_clear_error(tmp_path):
     write(tmp_path, "bars.csv", line("2024-01-02"), line("2024-01-03", v="1,000"))  # unquoted separator
-    with pytest.raises(SourceFormatError, match=r"bars.csv: cannot be read as csv: found more fields"):
+    with pytest.raises(SourceFormatError, match=r"bars.csv: line 3 has 8 fields, the header 7; quote values"):
         read(tmp_path, "bars.csv")
 
 
 def test_a_corrupt_parquet_file_is_a_source_format_error(tmp_path):
     (tmp_path / "bars.parquet").write_bytes(b"PAR1" + b"\x00" * 64)
-    with pytest.raises(SourceFormatError, match=r"bars.parquet: cannot be read as parquet"):
+    with pytest.raises(SourceFormatError, match=r"bars.parquet: cannot be read as Parquet"):
         read(tmp_path, "bars.parquet")
 
 
@@ -304,12 +305,14 @@ def test_a_symbols_read_opens_only_the_files_that_hold_it(tmp_path):
     assert source.symbols() == ["AAA", "BBB", "CCC"]  # every file parsed once, here
 
     # Files are learned once per source: one that breaks afterwards is not opened for a symbol it
-    # does not hold, and still stops the symbols it does hold.
+    # does not hold; for the symbols it holds, it is recorded as not read instead of served.
     (tmp_path / "b.csv").write_bytes(b"\x89PNG\r\n not bars any more")
     assert source.read_raw("AAA").select("symbol", "ts").rows() == [("AAA", "2024-01-02")]
     assert source.read_raw("CCC").select("symbol", "ts").rows() == [("CCC", "2024-01-04")]
-    with pytest.raises(SourceFormatError, match=r"b\.csv: column .* missing"):
-        source.read_raw("BBB")
+    assert source.read_raw("BBB").select("symbol", "ts").rows() == [("BBB", "2024-01-02")]  # from a.csv
+    report = source.report().filter(pl.col("file") == "b.csv")
+    assert report.select("status", "rows").rows() == [("not_read", 1)]
+    assert report["reason"][0].startswith("not UTF-8 text (byte 0x89 on line 1)")
 
 
 def test_a_file_holding_many_symbols_is_parsed_once_while_it_fits_the_cache(tmp_path):
@@ -550,10 +553,15 @@ def test_iso_timestamps_with_a_z_suffix_are_read_as_utc(tmp_path):
     assert result.bars["ts"].to_list() == [utc(2024, 1, 2, 14, 30), datetime(2024, 1, 2, 14, 31, 0, 500000, UTC)]
 
 
-def test_rows_without_a_symbol_in_a_multi_symbol_file_stop_its_symbols_instead_of_vanishing(tmp_path):
+def test_rows_without_a_symbol_in_a_multi_symbol_file_are_reported_instead_of_vanishing(tmp_path):
     write(tmp_path, "bars.csv", line("2024-01-02"), line("2024-01-03", symbol=""), line("2024-01-02", symbol="ABC"))
     write(tmp_path, "OTHER.csv", "2024-01-02,10,11,9,10.5,100", header="ts,open,high,low,close,volume")
     source = LandingFolderSource(tmp_path, ColumnMap())
-    with pytest.raises(SourceFormatError, match=r"bars.csv: 1 row\(s\) have no symbol \(data rows \[2\]\)"):
-        source.read_raw("XYZ")
-    assert source.read_raw("OTHER").height == 1  # a file without the problem is unaffected
+    assert source.symbols() == ["ABC", "OTHER", "XYZ"]
+    assert source.read_raw("XYZ")["source_row"].to_list() == [1]
+    report = source.report().sort("file")
+    assert report.select("file", "status", "rows", "rows_read").rows() == [
+        ("OTHER.csv", "read", 1, 1),
+        ("bars.csv", "partly_read", 3, 2),
+    ]
+    assert report["reason"][1] == "1 row(s) with no symbol (data rows [2]); fix the symbol in column 'symbol'"

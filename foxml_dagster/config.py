@@ -186,9 +186,60 @@ def load_experiment(path: Path | str | None = None) -> ExperimentConfig:
 
 
 def _describe(path: Path, exc: ValidationError) -> str:
+    """One line per error: file, field, what is wrong, and the value given unless it may be a
+    secret (a credential pasted into the YAML must not end up in a terminal or a CI log)."""
     lines = []
     for err in exc.errors():
-        field = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-        lines.append(f"{path}: {field}: {err['msg']}{got}")
+        loc = err["loc"]
+        field = ".".join(_shown_key(part) for part in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        got = ""
+        if "input" in err and not isinstance(err["input"], dict):
+            value = err["input"]
+            shown = _shown_value(value, secret=any(_names_a_secret(part) for part in loc))
+            if isinstance(value, str) and value and shown != repr(value):
+                msg = msg.replace(value, "<hidden>")  # a validator may quote the value in its message
+            got = f" (got {shown})"
+        lines.append(f"{path}: {field}: {msg}{got}")
     return "\n".join(lines)
+
+
+def _names_a_secret(part: object) -> bool:
+    """A field name that says its value is a credential: api_key, secret_key, token, password..."""
+    import re
+
+    return isinstance(part, str) and bool(
+        re.search(r"key|secret|token|passw|pwd|credential|auth|private|signature|cookie", part, re.IGNORECASE)
+    )
+
+
+def _looks_opaque(text: str) -> bool:
+    """A long token of letters and digits with no spaces: how API keys, tokens and hashes look,
+    and how config values (words, paths, dates, URLs) do not."""
+    import re
+
+    return (
+        len(text) >= 20
+        and not re.search(r"\s", text)
+        and bool(re.search(r"[A-Za-z]", text))
+        and bool(re.search(r"\d", text))
+        and bool(re.search(r"[A-Za-z0-9+=]{16,}", text))
+    )
+
+
+def _shown_value(value: object, *, secret: bool) -> str:
+    """`value` as an error shows it: hidden under a secret-like name or when it looks opaque."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_shown_value(item, secret=secret) for item in value) + "]"
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, str) and (secret or _looks_opaque(value)):
+        return f"<hidden: {len(value)} characters>"
+    if secret:
+        return f"<hidden {type(value).__name__}>"
+    return repr(value)
+
+
+def _shown_key(part: object) -> str:
+    # A key the schema does not know may be a pasted secret itself.
+    return "<hidden key>" if isinstance(part, str) and _looks_opaque(part) else str(part)

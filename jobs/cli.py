@@ -102,9 +102,11 @@ def _apply_overrides(assignments: list[str]) -> None:
 
 def cmd_run(args) -> int:
     from assets.partitions import range_tags
-
-    _apply_overrides(args.set or [])
     from foxml_dagster.definitions import build_definitions
+
+    # After the imports: the config module builds its default sections when it is imported,
+    # and a bad override must fail in load_experiment, which names it, not in that import.
+    _apply_overrides(args.set or [])
 
     defs = build_definitions()
     instance = _instance()

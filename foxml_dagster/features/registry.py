@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from foxml_dagster.features.panel import Panel
 from foxml_dagster.settings import Settings
@@ -23,7 +24,29 @@ class FeaturesConfig(Settings):
     # null to leave it out.
     cross_sectional: str | None = "cross_sectional"
     # Working-set budget for computing features: symbols are processed in batches that fit it.
-    memory_budget_mb: float = 2048.0
+    memory_budget_mb: float = Field(default=2048.0, gt=0)
+
+    @field_validator("set")
+    @classmethod
+    def _set_is_registered(cls, name: str) -> str:
+        known = feature_sets()
+        if name not in known:
+            listed = ", ".join(f"{n} ({len(members)})" for n, members in sorted(known.items()))
+            raise ValueError(f"unknown feature set {name!r}; registered sets: {listed}")
+        return name
+
+    @field_validator("cross_sectional")
+    @classmethod
+    def _cross_sectional_set_is_known(cls, name: str | None) -> str | None:
+        # Imported here: the cross-sectional module builds on this registry.
+        from foxml_dagster.features.cross_section import cross_sectional_set
+
+        if name is not None:
+            try:
+                cross_sectional_set(name)
+            except KeyError as exc:
+                raise ValueError(f"{exc.args[0]}, or null for none") from None
+        return name
 
 
 Compute = Callable[[Panel], np.ndarray]

@@ -14,6 +14,8 @@ from foxml_dagster.models import (  # noqa: F401 - import registers families
 from foxml_dagster.models.lightgbm_family import LightGBMFamily
 from foxml_dagster.models.linear import LogisticFamily, RidgeFamily
 from foxml_dagster.models.registry import (
+    FamilyParams,
+    InvalidParams,
     ModelFamily,
     get_family,
     register_family,
@@ -21,6 +23,8 @@ from foxml_dagster.models.registry import (
 )
 
 __all__ = [
+    "FamilyParams",
+    "InvalidParams",
     "LightGBMFamily",
     "LogisticFamily",
     "ModelFamily",

@@ -6,8 +6,9 @@ import pickle
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field, StrictInt, field_validator
 
-from foxml_dagster.models.registry import ModelFamily, register_family
+from foxml_dagster.models.registry import FamilyParams, ModelFamily, register_family
 
 
 class _SklearnForest(ModelFamily):
@@ -15,24 +16,29 @@ class _SklearnForest(ModelFamily):
     (family, fold) tasks; trees need no scaler. `random_state` is the model seed, so the same data
     and seed give the same forest whatever `n_jobs` is."""
 
-    default_params: ClassVar[dict[str, Any]] = {
-        "n_estimators": 200,
-        "max_depth": 6,
-        "min_samples_leaf": 50,
-        "max_features": 0.5,
-        "n_jobs": 1,
-    }
+    class Params(FamilyParams):
+        n_estimators: StrictInt = Field(200, ge=1)
+        max_depth: StrictInt | None = 6  # null or -1: grow until the leaves are pure
+        min_samples_leaf: StrictInt = Field(50, ge=1)
+        max_features: float = Field(0.5, gt=0, le=1)  # a fraction of the features per split
+        n_jobs: StrictInt = Field(1, ge=-1)  # -1: every core
+
+        @field_validator("max_depth")
+        @classmethod
+        def _depth(cls, value: int | None) -> int | None:
+            if value is not None and value != -1 and value < 1:
+                raise ValueError("must be >= 1, or -1 / null for no limit")
+            return value
+
+        @field_validator("n_jobs")
+        @classmethod
+        def _jobs(cls, value: int) -> int:
+            if value == 0:
+                raise ValueError("must be >= 1, or -1 for every core")
+            return value
+
     _estimator_name: ClassVar[str] = ""
     _forest: Any = None
-
-    def _validate_params(self) -> None:
-        p = self.params
-        if int(p["n_estimators"]) < 1:
-            raise ValueError(f"n_estimators must be >= 1, got {p['n_estimators']}")
-        if int(p["min_samples_leaf"]) < 1:
-            raise ValueError(f"min_samples_leaf must be >= 1, got {p['min_samples_leaf']}")
-        if not 0 < float(p["max_features"]) <= 1:
-            raise ValueError(f"max_features must be a fraction in (0, 1], got {p['max_features']}")
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         from sklearn import ensemble

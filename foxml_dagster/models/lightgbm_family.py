@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     import lightgbm as lgb
 
-from foxml_dagster.models.registry import ModelFamily, register_family
+from pydantic import Field, StrictInt
+
+from foxml_dagster.models.registry import FamilyParams, ModelFamily, register_family
 
 
 @register_family("lightgbm")
@@ -33,35 +35,19 @@ class LightGBMFamily(ModelFamily):
 
     uses_validation = True
 
-    default_params: ClassVar[dict[str, Any]] = {
-        "n_estimators": 200,
-        "learning_rate": 0.05,
-        "num_leaves": 15,
-        "max_depth": -1,
-        "min_child_samples": 50,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 0.0,
-        "num_threads": 1,
-        "early_stopping_rounds": 20,
-    }
-    _booster: lgb.Booster | None = None  # set by fit / load
+    class Params(FamilyParams):
+        n_estimators: StrictInt = Field(200, ge=1)
+        learning_rate: float = Field(0.05, gt=0)
+        num_leaves: StrictInt = Field(15, ge=2)
+        max_depth: StrictInt = -1  # <= 0: no limit
+        min_child_samples: StrictInt = Field(50, ge=1)
+        subsample: float = Field(0.8, gt=0, le=1)
+        colsample_bytree: float = Field(0.8, gt=0, le=1)
+        reg_lambda: float = Field(0.0, ge=0)
+        num_threads: StrictInt = Field(1, ge=1)
+        early_stopping_rounds: StrictInt = Field(20, ge=0)  # 0: off
 
-    def _validate_params(self) -> None:
-        p = self.params
-        if int(p["n_estimators"]) < 1:
-            raise ValueError(f"n_estimators must be >= 1, got {p['n_estimators']}")
-        if not float(p["learning_rate"]) > 0:
-            raise ValueError(f"learning_rate must be > 0, got {p['learning_rate']}")
-        if int(p["num_leaves"]) < 2:
-            raise ValueError(f"num_leaves must be >= 2, got {p['num_leaves']}")
-        for key in ("subsample", "colsample_bytree"):
-            if not 0 < float(p[key]) <= 1:
-                raise ValueError(f"{key} must be in (0, 1], got {p[key]}")
-        if int(p["early_stopping_rounds"]) < 0:
-            raise ValueError(f"early_stopping_rounds must be >= 0 (0 = off), got {p['early_stopping_rounds']}")
-        if int(p["num_threads"]) < 1:
-            raise ValueError(f"num_threads must be >= 1, got {p['num_threads']}")
+    _booster: lgb.Booster | None = None  # set by fit / load
 
     def _native_params(self) -> dict[str, Any]:
         p = self.params

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pickle
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
+from pydantic import Field, StrictInt
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-from foxml_dagster.models.registry import ModelFamily, register_family
+from foxml_dagster.models.registry import FamilyParams, ModelFamily, register_family
 
 
 @register_family("logistic")
@@ -22,18 +23,12 @@ class LogisticFamily(ModelFamily):
     Sample weights go to the logistic loss; the scaler is fitted unweighted.
     """
 
-    default_params: ClassVar[dict[str, Any]] = {
-        "C": 1.0,
-        "max_iter": 1000,
-        "tol": 1e-6,
-    }
-    _pipeline: Pipeline | None = None  # set by fit / load
+    class Params(FamilyParams):
+        C: float = Field(1.0, gt=0)
+        max_iter: StrictInt = Field(1000, ge=1)
+        tol: float = Field(1e-6, gt=0)
 
-    def _validate_params(self) -> None:
-        if not float(self.params["C"]) > 0:
-            raise ValueError(f"C must be > 0, got {self.params['C']}")
-        if int(self.params["max_iter"]) < 1:
-            raise ValueError(f"max_iter must be >= 1, got {self.params['max_iter']}")
+    _pipeline: Pipeline | None = None  # set by fit / load
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         # scikit-learn is imported where it is used: it costs seconds at code-location load.
@@ -90,12 +85,10 @@ class RidgeFamily(ModelFamily):
     is the L2 strength on the standardised features; the scaler is fitted on training rows only.
     """
 
-    default_params: ClassVar[dict[str, Any]] = {"alpha": 10.0}
-    _pipeline: Pipeline | None = None
+    class Params(FamilyParams):
+        alpha: float = Field(10.0, ge=0)
 
-    def _validate_params(self) -> None:
-        if not float(self.params["alpha"]) >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.params['alpha']}")
+    _pipeline: Pipeline | None = None
 
     def _fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, validation=None) -> None:
         from sklearn.linear_model import Ridge

@@ -19,6 +19,12 @@ the END of the training fold by time, purged by label span; the others ignore it
 Anything stateful that is learned from data (scalers, selectors, trees) lives *inside* the model
 and is fitted only on the rows handed to `fit`, so a model fitted on a training fold never sees
 the test fold.
+
+Parameters: a family declares them as a pydantic schema, a nested `class Params(FamilyParams)`
+whose fields give each parameter's type, range and default (`default_params` is derived from
+it). The experiment's config checks a family's parameters against that schema when it loads,
+and a model checks them again when it is built. A family that only declares a
+`default_params` mapping gets a schema typed from its defaults.
 """
 
 from __future__ import annotations
@@ -29,12 +35,16 @@ import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError, create_model
 
 __all__ = [
+    "FamilyParams",
+    "InvalidParams",
     "ModelFamily",
+    "ParamProblem",
     "get_family",
     "register_family",
     "registered_families",
@@ -94,11 +104,55 @@ def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+class FamilyParams(BaseModel):
+    """Base of a family's parameter schema: one field per accepted parameter, with its type,
+    range and default. Integer fields use `StrictInt`, so `2.5`, `true` or `"many"` is refused
+    rather than truncated or coerced; float fields take ints and numeric strings (YAML reads
+    `1e-6` as a string)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamProblem(NamedTuple):
+    """One rejected parameter: its name (None for a rule across parameters), why, the value."""
+
+    param: str | None
+    message: str
+    value: Any
+
+
+class InvalidParams(ValueError):
+    """Parameters a family's schema refuses, each named with the reason."""
+
+    def __init__(self, family: str, problems: list[ParamProblem]):
+        self.family = family
+        self.problems = problems
+        super().__init__(
+            f"family {family!r}: "
+            + "; ".join(f"{p.param}: {p.message} (got {p.value!r})" if p.param else p.message for p in problems)
+        )
+
+
+def _schema_from_defaults(name: str, defaults: Mapping[str, Any]) -> type[FamilyParams]:
+    """A schema typed from default values, for a family that declares only `default_params`."""
+
+    def annotation(value: Any) -> Any:
+        if isinstance(value, bool):
+            return StrictBool
+        if isinstance(value, int):
+            return StrictInt
+        return type(value) if isinstance(value, (float, str)) else Any
+
+    fields: dict[str, Any] = {key: (annotation(value), value) for key, value in defaults.items()}
+    return create_model(f"{name}Params", __base__=FamilyParams, **fields)
+
+
 class ModelFamily(abc.ABC):
     """Base class of a binary classifier family.
 
-    Subclasses declare `default_params` (every accepted parameter and its default) and implement
-    `_fit`, `_predict` and the `_dump_state` / `_load_state` pair used by `save` / `load`.
+    Subclasses declare `Params` (a `FamilyParams` schema of every accepted parameter; a plain
+    `default_params` mapping also works) and implement `_fit`, `_predict` and the
+    `_dump_state` / `_load_state` pair used by `save` / `load`.
 
     Degenerate training data: when the `y` given to `fit` holds a single class there is nothing to
     learn, so the model predicts that class's probability (0.0 or 1.0) for every row instead of
@@ -106,6 +160,8 @@ class ModelFamily(abc.ABC):
     """
 
     family: ClassVar[str] = "<unregistered>"
+    Params: ClassVar[type[FamilyParams]] = FamilyParams
+    #: Every accepted parameter and its default, derived from `Params`.
     default_params: ClassVar[Mapping[str, Any]] = {}
     #: "tabular": X is (n, k). "sequence": X is (n, window, k), see models.windows.
     input_kind: ClassVar[str] = "tabular"
@@ -122,8 +178,7 @@ class ModelFamily(abc.ABC):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"seed must be an int, got {seed!r}")
         self.seed = int(seed)
-        self.params: dict[str, Any] = {**self.default_params, **params}
-        self._validate_params()
+        self.params: dict[str, Any] = self.validate_params(params)
         self.n_features_: int | None = None
         self.constant_score_: float | None = None
         #: Facts learned while fitting (best iteration, epochs, batch size): for the manifest.
@@ -131,15 +186,38 @@ class ModelFamily(abc.ABC):
         #: Memory budget of the task that fits this model; neural families size batches from it.
         self.memory_budget_mb: float | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__:
+            cls.default_params = cls.Params().model_dump()
+        elif "default_params" in cls.__dict__:
+            cls.Params = _schema_from_defaults(cls.__name__, cls.default_params)
+
+    @classmethod
+    def validate_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` over the defaults, checked against `Params`: the full set, typed.
+
+        Raises `InvalidParams` (a ValueError) naming every refused parameter and why.
+        """
+        try:
+            return cls.Params.model_validate(dict(params)).model_dump()
+        except ValidationError as exc:
+            problems = [
+                ParamProblem(
+                    ".".join(str(part) for part in err["loc"]) or None,
+                    err["msg"].removeprefix("Value error, "),
+                    err.get("input"),
+                )
+                for err in exc.errors()
+            ]
+            raise InvalidParams(cls.family, problems) from None
+
     @property
     def window(self) -> int:
         """Bars per input window (1 for tabular families)."""
         return int(self.params.get("window", 1)) if self.input_kind == "sequence" else 1
 
     # ----------------------------------------------------------------- subclass hooks
-
-    def _validate_params(self) -> None:  # noqa: B027 - optional hook
-        """Raise ValueError for out-of-range parameters; called from __init__."""
 
     @abc.abstractmethod
     def _fit(

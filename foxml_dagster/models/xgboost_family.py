@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field, StrictInt
 
-from foxml_dagster.models.registry import ModelFamily, register_family
+from foxml_dagster.models.registry import FamilyParams, ModelFamily, register_family
 
 
 @register_family("xgboost")
@@ -20,31 +21,20 @@ class XGBoostFamily(ModelFamily):
     """
 
     uses_validation = True
-    default_params: ClassVar[dict[str, Any]] = {
-        "n_estimators": 200,
-        "learning_rate": 0.05,
-        "max_depth": 4,
-        "min_child_weight": 5.0,
-        "subsample": 0.8,
-        "colsample_bytree": 0.8,
-        "reg_lambda": 1.0,
-        "num_threads": 1,
-        "early_stopping_rounds": 20,
-        "device": "cpu",
-    }
-    _booster: Any = None
 
-    def _validate_params(self) -> None:
-        p = self.params
-        if int(p["n_estimators"]) < 1:
-            raise ValueError(f"n_estimators must be >= 1, got {p['n_estimators']}")
-        if not float(p["learning_rate"]) > 0:
-            raise ValueError(f"learning_rate must be > 0, got {p['learning_rate']}")
-        for key in ("subsample", "colsample_bytree"):
-            if not 0 < float(p[key]) <= 1:
-                raise ValueError(f"{key} must be in (0, 1], got {p[key]}")
-        if p["device"] not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {p['device']!r}")
+    class Params(FamilyParams):
+        n_estimators: StrictInt = Field(200, ge=1)
+        learning_rate: float = Field(0.05, gt=0)
+        max_depth: StrictInt = Field(4, ge=0)
+        min_child_weight: float = Field(5.0, ge=0)
+        subsample: float = Field(0.8, gt=0, le=1)
+        colsample_bytree: float = Field(0.8, gt=0, le=1)
+        reg_lambda: float = Field(1.0, ge=0)
+        num_threads: StrictInt = Field(1, ge=1)
+        early_stopping_rounds: StrictInt = Field(20, ge=0)  # 0: off
+        device: Literal["cpu", "cuda"] = "cpu"
+
+    _booster: Any = None
 
     def _native_params(self) -> dict[str, Any]:
         p = self.params

@@ -2,7 +2,7 @@
 
 A family's parameters come from, lowest precedence first:
 
-1. the family class's `default_params` (foxml_dagster/models);
+1. the family's defaults (its `Params` schema in foxml_dagster/models);
 2. the chosen variant in `configs/models/<family>.yaml` (conservative | balanced | aggressive;
    the file's `default_variant` when the experiment names none);
 3. the family's block under `training.families` in the experiment file;
@@ -15,6 +15,9 @@ Two keys of a family block are not model parameters: `variant`, and `resources` 
 `num_gpus`, `memory_mb`: what one (family, fold) task asks Ray for). A neural family with
 `devices > 1` trains on that many Ray Train workers that ask for their own CPUs or GPUs, so its
 task asks for no CPU or GPU unless the experiment's block says otherwise.
+
+The resolved parameters are checked against the family's own schema (type, range, rules across
+parameters) when the experiment loads; an error names the parameter and the layer that set it.
 """
 
 from __future__ import annotations
@@ -22,18 +25,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from foxml_dagster.paths import REPO_ROOT
 from foxml_dagster.settings import Settings
 
-__all__ = ["FamilySpec", "TrainingConfig", "load_variants", "models_dir", "resolve_family"]
+__all__ = ["FamilyConfigError", "FamilySpec", "TrainingConfig", "load_variants", "models_dir", "resolve_family"]
 
 ENV_PREFIX = "FOXML_MODEL__"
 _RESERVED = ("variant", "resources")
@@ -61,6 +65,15 @@ class FamilySpec:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class FamilyConfigError(ValueError):
+    """A family block that cannot be resolved. `problems` holds (where, why, value) triples;
+    `where` is a path below `training.families` (family, then parameter or key)."""
+
+    def __init__(self, problems: list[tuple[tuple[str, ...], str, Any]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(where)}: {why}" for where, why, _ in problems))
+
+
 def models_dir() -> Path:
     """Folder of the per-family variant YAMLs: $FOXML_MODELS_DIR, else configs/models."""
     return Path(os.environ.get("FOXML_MODELS_DIR", REPO_ROOT / "configs" / "models"))
@@ -77,13 +90,16 @@ def load_variants(family: str, folder: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def _env_overrides(family: str, environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_overrides(family: str, environ: Mapping[str, str], accepted: Iterable[str]) -> dict[str, Any]:
     prefix = f"{ENV_PREFIX}{family.upper()}__"
+    # Variable names are upper case; parameter names are matched without case (logistic's `C`).
+    spelled = {name.lower(): name for name in (*accepted, *_RESERVED)}
     out = {}
     for key, raw in environ.items():
         if key.startswith(prefix):
+            param = key[len(prefix) :].lower()
             # YAML parsing gives numbers, booleans and null their natural types ("0.1" -> 0.1).
-            out[key[len(prefix) :].lower()] = yaml.safe_load(raw)
+            out[spelled.get(param, param)] = yaml.safe_load(raw)
     return out
 
 
@@ -96,19 +112,27 @@ def resolve_family(
     default_memory_mb: float | None = None,
 ) -> FamilySpec:
     """Resolve one family's params through the layers described in the module docstring."""
-    from foxml_dagster.models import get_family
+    from foxml_dagster.models import InvalidParams, get_family, registered_families
 
-    cls = get_family(name)  # KeyError naming the registered families
+    try:
+        cls = get_family(name)
+    except KeyError:
+        known = ", ".join(registered_families())
+        raise FamilyConfigError(
+            [((name,), f"unknown model family {name!r}; registered families: {known}", name)]
+        ) from None
     environ = os.environ if environ is None else environ
     block = dict(block or {})
-    env = _env_overrides(name, environ)
+    env = _env_overrides(name, environ, cls.default_params)
     file = load_variants(name, folder)
     variant = env.pop("variant", None) or block.pop("variant", None) or file.get("default_variant")
     block_resources = block.pop("resources", None) or {}
     variants = file.get("variants", {})
+    variants_file = (folder or models_dir()) / f"{name}.yaml"
     if variant is not None and variant not in variants:
-        where = (folder or models_dir()) / f"{name}.yaml"
-        raise ValueError(f"family {name!r}: variant {variant!r} not in {where} (has {sorted(variants)})")
+        raise FamilyConfigError(
+            [((name, "variant"), f"variant {variant!r} not in {variants_file} (has {sorted(variants)})", variant)]
+        )
     params: dict[str, Any] = {}
     sources: dict[str, str] = {}
     layers = [(f"variant:{variant}", variants.get(variant, {}) if variant else {}), ("experiment", block), ("env", env)]
@@ -116,13 +140,28 @@ def resolve_family(
         for key, value in (layer or {}).items():
             params[key] = value
             sources[key] = source
+
+    def set_by(param: str | None) -> str:
+        """Where a value came from, when it is not the experiment's own family block."""
+        source = sources.get(param or "", "")
+        if source.startswith("variant:"):
+            return f" (set by {variants_file}, variant {source.split(':', 1)[1]!r})"
+        if source == "env":
+            return f" (set by ${ENV_PREFIX}{name.upper()}__{(param or '').upper()} or foxml run --set)"
+        return ""
+
     unknown = sorted(set(params) - set(cls.default_params))
     if unknown:
-        raise ValueError(
-            f"family {name!r}: unknown parameter(s) {unknown} (from {sorted({sources[k] for k in unknown})}); "
-            f"accepted: {sorted(cls.default_params)}"
+        accepted = ", ".join(sorted(cls.default_params))
+        raise FamilyConfigError(
+            [((name, key), f"unknown parameter{set_by(key)}; accepted: {accepted}", params[key]) for key in unknown]
         )
-    params = {**cls.default_params, **params}
+    try:
+        params = cls.validate_params(params)
+    except InvalidParams as exc:
+        raise FamilyConfigError(
+            [((name, p.param) if p.param else (name,), f"{p.message}{set_by(p.param)}", p.value) for p in exc.problems]
+        ) from None
     resources = task_resources(name, params, file.get("resources", {}), block_resources, default_memory_mb)
     return FamilySpec(name=name, params=params, variant=variant, sources=sources, **resources)
 
@@ -166,13 +205,34 @@ class TrainingConfig(Settings):
 
     @model_validator(mode="after")
     def _families_resolve(self) -> TrainingConfig:
+        """Unknown families, variants, parameters and out-of-range values fail at load, each
+        located at `families.<family>.<param>` so the error names the field."""
         import re
 
-        for name in self.families:
+        problems: list[tuple[tuple[str, ...], str, Any]] = []
+        for name, block in self.families.items():
             # Family names become asset key parts and DuckDB view names.
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                raise ValueError(f"family name {name!r} must be lower-case letters, digits and _")
-        self.resolved_families()  # unknown families, variants or params fail at load
+                problems.append(((name,), f"family name {name!r} must be lower-case letters, digits and _", name))
+                continue
+            try:
+                resolve_family(name, block, default_memory_mb=self.memory_mb)
+            except FamilyConfigError as exc:
+                problems += exc.problems
+            except ValueError as exc:  # resources, or a variants file that is not a mapping
+                problems.append(((name,), str(exc), block))
+        if problems:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("family_config", "{reason}", {"reason": why}),
+                        loc=("families", *where),
+                        input=value,
+                    )
+                    for where, why, value in problems
+                ],
+            )
         return self
 
     def resolved_families(self, environ: Mapping[str, str] | None = None) -> dict[str, FamilySpec]:

@@ -7,6 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from foxml_dagster.models import (
+    FamilyParams,
+    InvalidParams,
     LightGBMFamily,
     LogisticFamily,
     ModelFamily,
@@ -105,11 +107,49 @@ def test_unknown_parameter_is_rejected_with_the_accepted_names(family: str) -> N
         ("lstm", {"window": 1}),
         ("transformer", {"hidden_size": 10, "num_heads": 4}),
         ("mlp", {"dropout": 1.0}),
+        ("lightgbm", {"n_estimators": "many"}),
+        ("lightgbm", {"n_estimators": -10}),
+        ("xgboost", {"n_estimators": 2.5}),
+        ("random_forest", {"n_jobs": 0}),
+        ("random_forest", {"max_depth": 0}),
+        ("gru", {"max_epochs": True}),
+        ("mlp", {"devices": 2, "accelerator": "auto"}),
     ],
 )
 def test_out_of_range_parameter_is_rejected(family: str, params: dict) -> None:
     with pytest.raises(ValueError):
         get_family(family)(**params)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_declares_a_typed_schema_whose_defaults_are_valid(family: str) -> None:
+    cls = get_family(family)
+    assert cls.Params is not FamilyParams
+    assert set(cls.Params.model_fields) == set(cls.default_params)
+    assert cls.validate_params({}) == dict(cls.default_params)
+
+
+@pytest.mark.usefixtures("clean_registry")
+def test_a_family_declaring_only_defaults_gets_a_schema_typed_from_them() -> None:
+    @register_family("toy_defaults")
+    class Toy(ModelFamily):
+        default_params = {"p": 0.3, "rounds": 5, "name": "x"}
+
+        def _fit(self, X, y, sample_weight, validation=None):
+            pass
+
+        def _predict(self, X):
+            return np.full(len(X), self.params["p"])
+
+        def _dump_state(self) -> bytes:
+            return b""
+
+        def _load_state(self, state: bytes) -> None:
+            pass
+
+    assert Toy(p=1, rounds=7).params == {"p": 1.0, "rounds": 7, "name": "x"}
+    with pytest.raises(InvalidParams, match="rounds"):
+        Toy(rounds="many")
 
 
 @pytest.mark.usefixtures("clean_registry")

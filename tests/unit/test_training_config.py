@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from foxml_dagster.training import TrainingConfig, resolve_family
 from foxml_dagster.training.config import load_variants, models_dir
@@ -59,8 +60,35 @@ def test_config_hash_changes_with_any_parameter() -> None:
     ],
 )
 def test_bad_family_blocks_fail_when_the_config_loads(families: dict, match: str) -> None:
-    with pytest.raises((ValueError, KeyError), match=match):
+    with pytest.raises(ValidationError, match=match):
         TrainingConfig(families=families)
+
+
+@pytest.mark.parametrize(
+    ("block", "loc"),
+    [
+        ({"n_estimators": "many"}, ("families", "lightgbm", "n_estimators")),
+        ({"n_estimators": -10}, ("families", "lightgbm", "n_estimators")),
+        ({"n_estimators": 2.5}, ("families", "lightgbm", "n_estimators")),
+        ({"early_stopping_rounds": True}, ("families", "lightgbm", "early_stopping_rounds")),
+        ({"subsample": 1.5}, ("families", "lightgbm", "subsample")),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_or_range_fails_at_its_own_location(block: dict, loc: tuple) -> None:
+    with pytest.raises(ValidationError) as err:
+        TrainingConfig(families={"lightgbm": block})
+    assert [e["loc"] for e in err.value.errors()] == [loc]
+
+
+def test_resolved_parameters_are_typed_by_the_family_schema() -> None:
+    # YAML 1.1 reads 1e-3 as a string; the schema makes it the float the family expects.
+    spec = resolve_family("mlp", {"learning_rate": "1e-3", "dropout": 0}, environ={})
+    assert spec.params["learning_rate"] == 0.001 and isinstance(spec.params["dropout"], float)
+
+
+def test_an_environment_override_reaches_a_parameter_spelled_in_capitals() -> None:
+    spec = resolve_family("logistic", {}, environ={"FOXML_MODEL__LOGISTIC__C": "0.25"})
+    assert spec.params["C"] == 0.25 and spec.sources["C"] == "env"
 
 
 def test_the_models_dir_can_be_moved(tmp_path, monkeypatch) -> None:

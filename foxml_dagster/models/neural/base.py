@@ -21,13 +21,14 @@ import logging
 import os
 import warnings
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, Literal, Self
 
 import numpy as np
+from pydantic import Field, StrictInt, model_validator
 
-from foxml_dagster.models.registry import ModelFamily
+from foxml_dagster.models.registry import FamilyParams, ModelFamily
 
-__all__ = ["TorchFamily", "TrainingOutOfMemory", "batch_size_for_budget"]
+__all__ = ["SequenceParams", "TorchFamily", "TorchParams", "TrainingOutOfMemory", "batch_size_for_budget"]
 
 #: Bytes per float32 activation kept for the backward pass, times a safety factor for optimiser
 #: state, gradients and allocator slack. Deliberately pessimistic: a batch that is too small only
@@ -63,44 +64,42 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
+class TorchParams(FamilyParams):
+    """What every neural family accepts."""
+
+    hidden_size: StrictInt = Field(32, ge=1)
+    num_layers: StrictInt = Field(1, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    max_epochs: StrictInt = Field(20, ge=1)
+    patience: StrictInt = Field(3, ge=0)
+    batch_size: StrictInt = Field(0, ge=0)  # 0: derived from the task's memory budget
+    max_batch_size: StrictInt = Field(256, ge=1)
+    num_threads: StrictInt = Field(1, ge=1)
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    devices: StrictInt = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _workers_know_their_device(self) -> Self:
+        if self.devices > 1 and self.accelerator == "auto":
+            # This process cannot see what the Ray Train workers will be placed on.
+            raise ValueError(f"devices: {self.devices} trains on Ray Train workers: set accelerator to cpu or gpu")
+        return self
+
+
+class SequenceParams(TorchParams):
+    """A sequence family's parameters: the neural ones plus the window of bars it reads."""
+
+    window: StrictInt = Field(20, ge=2)
+
+
 class TorchFamily(ModelFamily):
     """Base of the neural families; subclasses implement `_build_net(n_features)`."""
 
     uses_validation = True
-    base_params: ClassVar[dict[str, Any]] = {
-        "hidden_size": 32,
-        "num_layers": 1,
-        "dropout": 0.1,
-        "learning_rate": 1e-3,
-        "weight_decay": 0.0,
-        "max_epochs": 20,
-        "patience": 3,
-        "batch_size": 0,  # 0: derived from the task's memory budget
-        "max_batch_size": 256,
-        "num_threads": 1,
-        "accelerator": "cpu",  # cpu | gpu | auto
-        "devices": 1,
-    }
+    Params = TorchParams
     _net: Any = None
-
-    def _validate_params(self) -> None:
-        p = self.params
-        for key in ("hidden_size", "num_layers", "max_epochs", "max_batch_size", "num_threads", "devices"):
-            if int(p[key]) < 1:
-                raise ValueError(f"{key} must be >= 1, got {p[key]}")
-        if not 0 <= float(p["dropout"]) < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {p['dropout']}")
-        if not float(p["learning_rate"]) > 0:
-            raise ValueError(f"learning_rate must be > 0, got {p['learning_rate']}")
-        if int(p["batch_size"]) < 0 or int(p["patience"]) < 0:
-            raise ValueError("batch_size and patience must be >= 0")
-        if p["accelerator"] not in ("cpu", "gpu", "auto"):
-            raise ValueError(f"accelerator must be cpu, gpu or auto, got {p['accelerator']!r}")
-        if int(p["devices"]) > 1 and p["accelerator"] == "auto":
-            # This process cannot see what the Ray Train workers will be placed on.
-            raise ValueError(f"devices: {p['devices']} trains on Ray Train workers: set accelerator to cpu or gpu")
-        if self.input_kind == "sequence" and int(p.get("window", 1)) < 2:
-            raise ValueError(f"window must be >= 2 for a sequence family, got {p.get('window')}")
 
     # ------------------------------------------------------------------ subclass hook
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar, Self
+
+from pydantic import Field, StrictInt, model_validator
 
 from foxml_dagster.models.neural import nets
-from foxml_dagster.models.neural.base import TorchFamily
+from foxml_dagster.models.neural.base import SequenceParams, TorchFamily, TorchParams
 from foxml_dagster.models.registry import register_family
-
-_SEQUENCE = {"window": 20}
 
 
 @register_family("mlp")
 class MLPFamily(TorchFamily):
     """Feed-forward network on one row of features (tabular)."""
 
-    default_params: ClassVar[dict[str, Any]] = {**TorchFamily.base_params, "num_layers": 2}
+    class Params(TorchParams):
+        num_layers: StrictInt = Field(2, ge=1)
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -24,7 +25,7 @@ class MLPFamily(TorchFamily):
 
 class _Recurrent(TorchFamily):
     input_kind = "sequence"
-    default_params: ClassVar[dict[str, Any]] = {**TorchFamily.base_params, **_SEQUENCE}
+    Params = SequenceParams
     _cell: ClassVar[str] = ""
 
     def _build_net(self, n_features: int):
@@ -51,7 +52,9 @@ class CNN1DFamily(TorchFamily):
     """1-D convolutions across the window, averaged over time."""
 
     input_kind = "sequence"
-    default_params: ClassVar[dict[str, Any]] = {**TorchFamily.base_params, **_SEQUENCE, "kernel_size": 3}
+
+    class Params(SequenceParams):
+        kernel_size: StrictInt = Field(3, ge=1)
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -65,12 +68,10 @@ class TCNFamily(TorchFamily):
     """Temporal convolutional network: causal dilated convolutions (dilation 1, 2, 4, ...)."""
 
     input_kind = "sequence"
-    default_params: ClassVar[dict[str, Any]] = {
-        **TorchFamily.base_params,
-        **_SEQUENCE,
-        "num_layers": 3,
-        "kernel_size": 3,
-    }
+
+    class Params(SequenceParams):
+        num_layers: StrictInt = Field(3, ge=1)
+        kernel_size: StrictInt = Field(3, ge=1)
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -84,14 +85,15 @@ class TransformerFamily(TorchFamily):
     """Transformer encoder over the window; `num_heads` must divide `hidden_size`."""
 
     input_kind = "sequence"
-    default_params: ClassVar[dict[str, Any]] = {**TorchFamily.base_params, **_SEQUENCE, "num_heads": 4}
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if int(self.params["hidden_size"]) % int(self.params["num_heads"]):
-            raise ValueError(
-                f"hidden_size {self.params['hidden_size']} must be divisible by num_heads {self.params['num_heads']}"
-            )
+    class Params(SequenceParams):
+        num_heads: StrictInt = Field(4, ge=1)
+
+        @model_validator(mode="after")
+        def _heads_divide_the_width(self) -> Self:
+            if self.hidden_size % self.num_heads:
+                raise ValueError(f"hidden_size {self.hidden_size} must be divisible by num_heads {self.num_heads}")
+            return self
 
     def _build_net(self, n_features: int):
         p = self.params

@@ -258,6 +258,9 @@ def _summary(result, seconds: float) -> str:
         "",
         *(f"  {row['asset']:<22} {row['n_rows']:>9,} rows" for row in counts.iter_rows(named=True)),
         "",
+        # --- symbols left out (short history): a block of its own, beside the backtest's ---
+        *_left_out_block(result),
+        # --- end of symbols left out ---
         "backtest (out-of-fold signals, after costs):",
         *(
             f"  {key:<14} {headline[key]:.4f}"
@@ -273,6 +276,24 @@ def _summary(result, seconds: float) -> str:
         "UI:       make ui, then open http://127.0.0.1:3000",
     ]
     return "\n".join(lines)
+
+
+def _left_out_block(result) -> list[str]:
+    """The symbols training_frame found too short (or never complete), with the reason: they
+    are in no model, signal or order of this run. Nothing when every symbol made it."""
+    event = next(
+        (e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "training_frame"),
+        None,
+    )
+    entry = event.materialization.metadata.get("left_out_symbols") if event is not None else None
+    rows = entry.value if entry is not None else []
+    if not rows:
+        return []
+    return [
+        f"left out of training, signals and orders ({len(rows)} symbol(s)):",
+        *(f"  {row['symbol']:<10} {row['reason']}" for row in rows),
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,14 @@
 
 If this process is already connected to Ray (a test session, a notebook), that connection is
 used as it is.
+
+Network exposure of the local instance: Ray 2.60 cannot bind it to loopback. Its GCS, raylet and
+worker gRPC servers listen on every interface whatever `ray.init` is given, and
+`_node_ip_address="127.0.0.1"` is rewritten to the machine's routable address
+(`ray._private.services.resolve_ip_for_localhost`), where the runtime-env agent listens. What
+guards those ports is Ray's token authentication, on by default for a local `ray.init` (the
+token lives in ~/.ray/auth_token): leave `RAY_AUTH_MODE` unset or `token` on a machine others
+can reach. The dashboard, which would serve HTTP, is not started.
 """
 
 from __future__ import annotations

@@ -287,26 +287,18 @@ def _first_broken_rule(names: _Names) -> tuple[pl.Expr, pl.Expr]:
         return used[c] & (pl.col(f"_{c}").is_null() | ~pl.col(f"_{c}").is_finite())
 
     bounds = names.plausibility
-    too_small = {c: pl.col(f"_{c}") < bounds.min_price for c in prices} if bounds.min_price is not None else {}
-    too_large = {c: pl.col(f"_{c}") > bounds.max_price for c in prices} if bounds.max_price is not None else {}
-    if bounds.max_volume is not None:
-        too_large["volume"] = pl.col("_volume") > bounds.max_volume
+    limits = [
+        *((c, "min_price", bounds.min_price, "below") for c in prices),
+        *((c, "max_price", bounds.max_price, "above") for c in prices),
+        ("volume", "max_volume", bounds.max_volume, "above"),
+    ]
     implausible = [
         (
-            prices.get(c, pl.lit(True)) & test,
-            names.found(c, f"is below data.plausibility.min_price ({bounds.min_price})"),
+            prices.get(c, pl.lit(True)) & (pl.col(f"_{c}") < bound if side == "below" else pl.col(f"_{c}") > bound),
+            names.found(c, f"is {side} data.plausibility.{setting} ({bound:g})"),
         )
-        for c, test in too_small.items()
-    ] + [
-        (
-            prices.get(c, pl.lit(True)) & test,
-            names.found(
-                c,
-                f"is above data.plausibility.{'max_volume' if c == 'volume' else 'max_price'} "
-                f"({bounds.max_volume if c == 'volume' else bounds.max_price})",
-            ),
-        )
-        for c, test in too_large.items()
+        for c, setting, bound, side in limits
+        if bound is not None
     ]
     split, dividend = pl.col("_split_ratio"), pl.col("_dividend")
     bad_split = (

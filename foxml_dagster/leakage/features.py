@@ -24,6 +24,7 @@ from foxml_dagster.features.registry import FeatureSpec
 from foxml_dagster.leakage.report import row
 
 FINGERPRINT_TOL = 1e-6
+_PAST_TENSE = {"truncate": "truncated", "perturb": "perturbed"}  # probe names (features/causality.py)
 
 
 def feature_lookahead_rows(bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, seed: int = 0) -> list[dict]:
@@ -35,7 +36,7 @@ def feature_lookahead_rows(bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, 
             spec.name in findings,
             detail=(
                 f"{findings[spec.name].changed_rows} values up to {findings[spec.name].cut} changed "
-                f"when later bars were {findings[spec.name].probe}d"
+                f"when later bars were {_PAST_TENSE[findings[spec.name].probe]}"
                 if spec.name in findings
                 else "unchanged under truncation and perturbation of later bars"
             ),

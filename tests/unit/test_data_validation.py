@@ -403,12 +403,18 @@ def bars_with_volumes(volumes: list[float], symbol: str = "XYZ") -> pl.DataFrame
 def test_a_100x_volume_bar_after_20_normal_bars_is_flagged():
     volumes = [100.0 + i % 3 for i in range(20)] + [10_100.0, 100.0]
     spikes = volume_spikes(bars_with_volumes(volumes), factor=10)
-    assert spikes.select("ts", "volume", "trailing_median", "ratio").rows() == [
-        (utc(2024, 1, 1, 0, 20), 10_100.0, 101.0, 100.0)
+    assert spikes.select("ts", "volume", "reference_median", "reference", "ratio").rows() == [
+        (utc(2024, 1, 1, 0, 20), 10_100.0, 101.0, "trailing", 100.0)
     ]
 
 
-def test_no_spike_is_flagged_before_20_bars_of_history():
+def test_a_spike_in_the_first_bars_is_judged_against_the_bars_after_it():
+    volumes = [1e9, 100.0, 102.0] + [100.0 + i % 3 for i in range(25)]
+    spikes = volume_spikes(bars_with_volumes(volumes), factor=10)
+    assert spikes.select("ts", "reference", "reference_median").rows() == [(utc(2024, 1, 1), "leading", 101.0)]
+
+
+def test_a_short_history_gives_no_yardstick_for_its_last_bar():
     volumes = [100.0] * 19 + [10_000.0]
     assert volume_spikes(bars_with_volumes(volumes), factor=10).is_empty()
 

@@ -1,5 +1,7 @@
 """Normalization: every malformed input is quarantined with its rule or refused with a clear error."""
 
+from datetime import UTC, date, datetime
+
 import polars as pl
 import pytest
 
@@ -107,3 +109,153 @@ def test_contract_catches_unsorted_and_duplicate_timestamps_and_negative_volume(
 def test_the_real_sample_normalizes_without_quarantine(sample_bars):
     assert set(sample_bars["symbol"].unique()) == {"AAPL", "FB", "GOOG", "IBM", "MSFT"}
     assert contract_failures(sample_bars) == []
+
+
+# --- adjustment is decided per symbol ----------------------------------------------------------
+
+ADJ_COLUMNS = COLUMNS.model_copy(update={"adj_close": "Adj Close"})
+
+
+def with_adj(symbol: str, origin: str, rows: list[dict]) -> pl.DataFrame:
+    return to_raw_bars(pl.DataFrame(rows), ADJ_COLUMNS, origin=origin, symbol=symbol)
+
+
+def test_a_file_without_an_adjusted_close_is_not_quarantined_beside_one_with_it():
+    adjusted = with_adj("AAA", "AAA.csv", [day(4) | {"Adj Close": "5.25"}, day(5) | {"Adj Close": "5.25"}])
+    plain = raw_from([day(4), day(5)], symbol="BBB")  # its file has no Adj Close column at all
+    together = normalize_bars(pl.concat([adjusted, plain]), timezone="UTC", columns=ADJ_COLUMNS)
+    assert together.quarantine.is_empty()
+    assert together.bars.filter(pl.col("symbol") == "BBB")["close"].to_list() == [10.5, 10.5]
+    assert together.bars.filter(pl.col("symbol") == "AAA")["close"].to_list() == [5.25, 5.25]
+    # The same bars whatever the batch: normalizing each symbol alone gives the same result.
+    alone = [normalize_bars(frame, timezone="UTC").bars for frame in (adjusted, plain)]
+    assert pl.concat(alone).equals(together.bars)
+
+
+def test_rows_missing_the_adjusted_close_of_an_adjusted_symbol_are_quarantined_with_why():
+    adjusted = with_adj("AAA", "AAA_2021.csv", [day(4) | {"Adj Close": "5.25"}])
+    plain = raw_from([day(5)], symbol="AAA")
+    result = normalize_bars(pl.concat([adjusted, plain]), timezone="UTC", columns=ADJ_COLUMNS)
+    assert result.quarantine.select("rule", "origin").rows() == [("non_numeric_value", "test.csv")]
+    assert result.quarantine["detail"][0] == (
+        "column 'Adj Close' (adj_close) is empty while other rows of this symbol have one; fill it in or set "
+        "data.adjust_prices: false"
+    )
+
+
+# --- plausibility bounds -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "detail"),
+    [
+        (
+            {"Open": "1e-320", "Low": "1e-320"},
+            "column 'Open' (open): '1e-320' is below data.plausibility.min_price (1e-08)",
+        ),
+        ({"Volume": "1e30"}, "column 'Volume' (volume): '1e30' is above data.plausibility.max_volume (1e+15)"),
+        (
+            {"High": "2e9", "Close": "1.5e9"},
+            "column 'High' (high): '2e9' is above data.plausibility.max_price (1e+08)",
+        ),
+    ],
+)
+def test_implausible_prices_and_volumes_are_quarantined_with_the_bound_they_break(overrides, detail):
+    result = normalize_bars(raw_from([day(4), day(5, **overrides)]), timezone="UTC", columns=COLUMNS)
+    assert result.quarantine.select("rule", "source_row", "detail").rows() == [("implausible_value", 2, detail)]
+
+
+def test_plausibility_bounds_are_configurable_and_can_be_switched_off():
+    from foxml_dagster.data.normalize import PlausibilityConfig
+
+    raw = raw_from([day(4, Close="0.5", Low="0.5"), day(5, Volume="1e30")])
+    off = PlausibilityConfig(min_price=None, max_price=None, max_volume=None)
+    assert normalize_bars(raw, timezone="UTC", plausibility=off).quarantine.is_empty()
+    strict = PlausibilityConfig(min_price=1.0)
+    assert normalize_bars(raw, timezone="UTC", plausibility=strict).quarantine_counts() == {"implausible_value": 2}
+    with pytest.raises(ValueError, match="min_price 5.0 must be below max_price 1.0"):
+        PlausibilityConfig(min_price=5, max_price=1)
+
+
+# --- timestamp formats ---------------------------------------------------------------------------
+
+
+def test_a_configured_timestamp_format_reads_us_style_dates():
+    raw = raw_from([day(4, Date="1/4/1999"), day(5, Date="12/31/1999"), day(6, Date="1999-01-06")])
+    result = normalize_bars(raw, timezone="UTC", timestamp_format="%m/%d/%Y", columns=COLUMNS)
+    assert result.bars["ts"].dt.date().to_list() == [date(1999, 1, 4), date(1999, 12, 31)]
+    assert result.quarantine.select("rule", "detail").rows() == [
+        ("unparseable_timestamp", "column 'Date' (ts): '1999-01-06' does not match data.timestamp_format '%m/%d/%Y'")
+    ]
+
+
+def test_without_a_format_the_detail_lists_what_is_accepted_and_how_to_set_one():
+    result = normalize_bars(raw_from([day(4, Date="1/4/1999")]), timezone="UTC", columns=COLUMNS)
+    assert result.quarantine["detail"][0] == (
+        "column 'Date' (ts): '1/4/1999' matches no accepted format (YYYY-MM-DD, YYYY-MM-DD HH:MM, "
+        "YYYY-MM-DD HH:MM:SS[.ffffff] (T or space before the time), the last optionally ending in Z or a UTC "
+        "offset (+05:00, -0500)); set data.timestamp_format, e.g. '%m/%d/%Y'"
+    )
+
+
+def test_a_timestamp_format_with_an_offset_reads_aware_times():
+    raw = raw_from([day(4, Date="04.01.2021 10:00 +0100")])
+    bars = normalize_bars(raw, timezone=None, timestamp_format="%d.%m.%Y %H:%M %z").bars
+    assert bars["ts"].to_list() == [datetime(2021, 1, 4, 9, tzinfo=UTC)]
+
+
+# --- quarantine details say what was found, and where ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "detail"),
+    [
+        ({"Low": ""}, "column 'Low' (low) is empty"),
+        ({"Volume": None}, "column 'Volume' (volume) is empty"),
+        ({"Close": "12 USD"}, "column 'Close' (close): '12 USD' is not a finite number"),
+        ({"Date": ""}, "column 'Date' (ts) is empty"),
+        ({"Open": "-1", "Low": "-2"}, "column 'Open' (open): '-1' is not above 0"),
+        ({"Volume": "-5"}, "column 'Volume' (volume): '-5' is below 0"),
+        (
+            {"High": "8"},
+            "open 10, high 8, low 9, close 10.5: the high is below the open, close or low, or the low above the "
+            "open or close",
+        ),
+    ],
+)
+def test_each_quarantine_detail_names_the_users_column_and_the_value_found(overrides, detail):
+    result = normalize_bars(raw_from([day(4), day(5, **overrides)]), timezone="UTC", columns=COLUMNS)
+    assert result.quarantine["detail"].to_list() == [detail]
+
+
+def test_the_lookahead_detail_is_plain_english(make_bars):
+    # The probe names are verbs ("truncate", "perturb"); the detail once glued a "d" on them.
+    import numpy as np
+
+    from foxml_dagster import leakage
+    from foxml_dagster.features import FeatureSpec
+
+    peek = FeatureSpec("peek_close", lambda p: np.r_[p.close[1:], np.nan], ("close",), 0, "planted: next close")
+    (row,) = leakage.feature_lookahead_rows(make_bars(n=150), [peek])
+    assert row["detail"].endswith("changed when later bars were perturbed")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timezone", "EST5X", "'EST5X' is not an IANA time zone; use a name such as America/New_York"),
+        ("timezone", "New York", "'New York' is not an IANA time zone"),
+        ("timestamp_format", "%Q", "timestamp_format '%Q' cannot read its own output"),
+        ("delimiter", ";;", "';;' is not one field-separating character"),
+    ],
+)
+def test_data_settings_are_checked_at_load_naming_the_file_and_the_field(tmp_path, field, value, message):
+    import yaml
+
+    from foxml_dagster.config import ConfigError, load_experiment
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump({"data": {field: value}}))
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value).startswith(f"{path}: data.{field}: ") and message in str(info.value)

@@ -431,3 +431,63 @@ def test_valid_sessions_settings_are_accepted():
     assert SessionsConfig(calendar="XTKS", interval="1d", missing_bars="drop_session").missing_bars == "drop_session"
     with pytest.raises(ValidationError, match="missing_bars"):
         SessionsConfig(calendar="XNYS", interval="1d", missing_bars="interpolate")
+
+
+# --- daylight saving in naive local timestamps -------------------------------------------------
+
+
+def test_the_repeated_hour_at_fall_back_is_told_apart_by_order_in_the_file():
+    stamps = ["00:30", "01:00", "01:30", "01:00", "01:30", "02:00"]  # 01:xx twice: EDT, then EST
+    rows = [bar(f"2024-11-03 {hm}", close=10 + i) for i, hm in enumerate(stamps)]
+    result = normalized(rows)
+    assert result.quarantine.is_empty()
+    assert result.bars.select("ts", "close").rows() == [
+        (utc(2024, 11, 3, 4, 30), 10.0),
+        (utc(2024, 11, 3, 5, 0), 11.0),
+        (utc(2024, 11, 3, 5, 30), 12.0),
+        (utc(2024, 11, 3, 6, 0), 13.0),  # the second 01:00 is an hour after the first, not its duplicate
+        (utc(2024, 11, 3, 6, 30), 14.0),
+        (utc(2024, 11, 3, 7, 0), 15.0),
+    ]
+
+
+def test_a_repeated_local_time_seen_once_or_thrice_is_quarantined_not_guessed():
+    once = [bar("2024-11-03 00:30"), bar("2024-11-03 01:30"), bar("2024-11-03 02:00")]
+    result = normalized(once)
+    assert result.quarantine.select("rule", "source_row").rows() == [("ambiguous_local_time", 2)]
+    assert result.quarantine["detail"][0].startswith(
+        "column 'ts': '2024-11-03 01:30' is shown twice by America/New_York clocks (daylight saving ends); "
+        "it appears 1 time(s) in this file"
+    )
+    thrice = normalized([bar("2024-11-03 01:15", close=c) for c in (10, 11, 12)])
+    assert thrice.quarantine_counts() == {"ambiguous_local_time": 3} and thrice.bars.is_empty()
+
+
+def test_a_local_time_skipped_at_spring_forward_is_quarantined_with_its_reason():
+    result = normalized([bar("2024-03-10 01:30"), bar("2024-03-10 02:30"), bar("2024-03-10 03:00")])
+    assert result.bars["ts"].to_list() == [utc(2024, 3, 10, 6, 30), utc(2024, 3, 10, 7)]
+    (row,) = result.quarantine.iter_rows(named=True)
+    assert (row["rule"], row["source_row"]) == ("nonexistent_local_time", 2)
+    assert row["detail"] == (
+        "column 'ts': '2024-03-10 02:30' never happened in America/New_York (clocks skip it when daylight "
+        "saving starts); write timestamps with their UTC offset or check data.timezone"
+    )
+
+
+def test_a_date_whose_midnight_is_skipped_is_still_that_date():
+    # Santiago springs forward at midnight: 2024-09-08 00:00 never happened there.
+    result = normalized([bar("2024-09-07"), bar("2024-09-08"), bar("2024-09-09")], timezone="America/Santiago")
+    assert result.quarantine.is_empty()
+    dates = result.bars["ts"].dt.convert_time_zone("America/Santiago").dt.date().to_list()
+    assert dates == [date(2024, 9, 7), date(2024, 9, 8), date(2024, 9, 9)]
+
+
+def test_fall_back_hours_are_disambiguated_per_file_and_symbol():
+    rows = [bar("2024-11-03 01:30", symbol="AAA"), bar("2024-11-03 01:30", symbol="BBB")]
+    rows += [bar("2024-11-03 01:30", symbol="AAA", close=11.0)]
+    result = normalized(rows)
+    assert result.quarantine.select("symbol", "rule").rows() == [("BBB", "ambiguous_local_time")]
+    assert result.bars.select("symbol", "ts", "close").rows() == [
+        ("AAA", utc(2024, 11, 3, 5, 30), 10.0),
+        ("AAA", utc(2024, 11, 3, 6, 30), 11.0),
+    ]

@@ -170,3 +170,56 @@ def test_intervals_set_the_bar_grid():
     daily = pl.Series(calendar(10, "1d", date(2020, 1, 4)).ts)  # a Saturday: rolls to Monday
     assert daily.dt.weekday().max() <= 5 and (daily.dt.hour() == 0).all()
     assert daily[0].date() == date(2020, 1, 6)
+
+
+# --- the configured calendar ---------------------------------------------------------------------
+
+
+def as_text(bars: pl.DataFrame) -> pl.DataFrame:
+    from foxml_dagster.config import ColumnMap
+    from foxml_dagster.data.raw import to_raw_bars
+
+    stamped = bars.with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return to_raw_bars(stamped, ColumnMap(), origin="synthetic")
+
+
+@pytest.mark.parametrize(("interval", "n_bars"), [("1d", 40), ("5min", 78 * 40), ("1h", 7 * 40)])
+def test_bars_on_an_exchange_calendar_are_all_in_session_and_on_the_grid(interval, n_bars):
+    from foxml_dagster.data.normalize import normalize_bars
+    from foxml_dagster.data.sessions import SessionsConfig
+
+    # From late October: daylight saving ends, Thanksgiving closes, the day after closes early.
+    bars = synthetic_bars(3, n_bars, interval, seed=4, start=date(2024, 10, 28), market="XNYS")
+    result = normalize_bars(as_text(bars), timezone=None, sessions=SessionsConfig(calendar="XNYS", interval=interval))
+    assert result.quarantine.is_empty() and result.realigned == 0
+    assert result.bars.height == bars.height
+    days = set(bars["ts"].dt.date().to_list())
+    assert date(2024, 11, 28) not in days and date(2024, 11, 29) in days
+    if interval != "1d":
+        opens = bars.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.col("ts").min().dt.time().alias("open"))
+        assert set(opens["open"].cast(pl.Utf8)) == {"13:30:00", "14:30:00"}  # 09:30 New York, EDT and EST
+        assert bars.filter(pl.col("ts").dt.date() == date(2024, 11, 29))["ts"].max().hour < 18  # 13:00 close
+
+
+def test_the_readme_synthetic_example_works_as_typed(tmp_path, monkeypatch):
+    import re
+
+    import yaml
+
+    from foxml_dagster.config import load_experiment
+    from foxml_dagster.data.normalize import normalize_bars
+    from foxml_dagster.paths import REPO_ROOT
+    from resources.sources import make_source
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"\*\*`synthetic`\*\*.*?```yaml\n(.*?)```", readme, re.S).group(1)
+    experiment = yaml.safe_load((REPO_ROOT / "configs" / "experiment.yaml").read_text())
+    experiment["data"].update(yaml.safe_load(block)["data"])  # what the user edits; the rest stays
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    data = load_experiment(path).data
+    source = make_source(data, tmp_path)
+    assert source.symbols()[0] == "SYN000" and len(source.symbols()) == data.synthetic.n_symbols
+    raw = source.read_raw("SYN007")
+    result = normalize_bars(raw, timezone=data.timezone, sessions=data.sessions, plausibility=data.plausibility)
+    assert result.quarantine.is_empty() and result.bars.height == raw.height > 10_000

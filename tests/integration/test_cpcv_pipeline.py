@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
+import polars as pl
 import pytest
 import yaml
 
 from assets.partitions import range_tags, symbol_partitions
+from foxml_dagster.config import load_experiment
 from foxml_dagster.splits import cpcv_counts
 from foxml_dagster.storage import query_catalog
 
@@ -64,4 +67,31 @@ def test_full_pipeline_trains_and_scores_every_cpcv_path(cpcv_experiment, home):
     assert scores.filter(scores["fold"] == -2).height == 2 * 2 * n_paths
     pooled = scores.filter(scores["fold"] == -1)
     assert (pooled["n_paths"] == n_paths).all()
-    assert (pooled["path_sharpe_min"] <= pooled["path_sharpe_max"]).all()
+    # The spread across paths, recomputed from the predictions themselves: each path's sign
+    # strategy r = sign(score - 0.5) * ret, less the cost on every bet, and its per-bet Sharpe.
+    cost = load_experiment().backtest.cost_bps / 1e4
+    bets = "sign(p.y_score - 0.5)"
+    per_path = q(
+        f"SELECT p.family, p.target, p.path, avg({bets} * f.ret - {cost} * abs({bets})) "
+        f"/ stddev_samp({bets} * f.ret - {cost} * abs({bets})) AS sharpe "
+        "FROM oof_predictions p JOIN training_frame f USING (target, symbol, ts) GROUP BY ALL"
+    )
+    stored = scores.filter(pl.col("fold") == -2).select("family", "target", "path", "sign_sharpe")
+    both = per_path.join(stored, on=["family", "target", "path"], how="full", coalesce=True)
+    assert both.height == 2 * 2 * n_paths
+    np.testing.assert_allclose(both["sign_sharpe"], both["sharpe"], rtol=1e-9)
+    spread = per_path.group_by("family", "target").agg(
+        pl.col("sharpe").min().alias("lo"),
+        pl.col("sharpe").quantile(0.5, interpolation="linear").alias("mid"),
+        pl.col("sharpe").max().alias("hi"),
+        pl.col("sharpe").std(ddof=1).alias("sd"),
+    )
+    check = pooled.join(spread, on=["family", "target"])
+    assert check.height == 2 * 2 and (check["lo"] < check["hi"]).all()
+    for stored_col, recomputed in (
+        ("path_sharpe_min", "lo"),
+        ("path_sharpe_median", "mid"),
+        ("path_sharpe_max", "hi"),
+        ("path_sharpe_std", "sd"),
+    ):
+        np.testing.assert_allclose(check[stored_col], check[recomputed], rtol=1e-9, err_msg=stored_col)

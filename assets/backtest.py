@@ -1,39 +1,108 @@
-"""backtest: the signals traded bar to bar with costs, and the tearsheet."""
+"""backtest: the signals traded bar to bar with costs beside a benchmark, and the tearsheet."""
 
 import dagster as dg
 import polars as pl
 
-from foxml_dagster.backtest import run_backtest, summarize_backtest, tearsheet_markdown
-from foxml_dagster.storage import write_text_atomic
+from assets.metadata import markdown_table
+from foxml_dagster.backtest import BacktestConfig, benchmark_prices, hold_equity, run_backtest, summarize_backtest
+from foxml_dagster.backtest.html import tearsheet_html, tearsheet_plots
+from foxml_dagster.backtest.report import tearsheet_markdown
+from foxml_dagster.backtest.summary import flags, resolve_periods_per_year
+from foxml_dagster.storage import write_bytes_atomic, write_text_atomic
 from resources.home import Experiment, FoxmlHome
+
+
+def benchmark_equity(config: BacktestConfig, home: FoxmlHome, bars: pl.DataFrame) -> pl.DataFrame:
+    """ts, equity of the configured benchmark's buy-and-hold (a file benchmark is read here)."""
+    if config.benchmark.kind == "file":
+        return hold_equity(home.price_series(config.benchmark.path or ""))
+    return hold_equity(benchmark_prices(bars, config.benchmark))
 
 
 @dg.asset(
     group_name="backtest",
     kinds={"polars", "parquet"},
     description="Portfolio returns per bar: weights decided at a bar's close earn the next bar's "
-    "return; costs charged on weight changes.",
+    "return; costs charged on weight changes; net, long and short exposure; and the benchmark's "
+    "return over the same bar (backtest.benchmark: equal-weight buy-and-hold of the universe by "
+    "default).",
 )
-def backtest(experiment: Experiment, signals: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
-    return run_backtest(signals, bars, experiment.config.backtest)
+def backtest(experiment: Experiment, home: FoxmlHome, signals: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
+    cfg = experiment.config.backtest
+    return run_backtest(signals, bars, cfg, benchmark_equity=benchmark_equity(cfg, home, bars))
 
 
 @dg.asset(
     group_name="backtest",
-    kinds={"polars", "parquet"},
-    description="Headline statistics of the backtest (one row) and a markdown report in reports/.",
+    kinds={"polars", "parquet", "matplotlib"},
+    description="The traded strategy beside its benchmark (one row): returns, risk, alpha, beta, "
+    "information ratio, exposure, turnover, costs, PSR, the deflated Sharpe over every trial on "
+    "the data set, PBO, and the caveats that apply (`flags`). Writes reports/tearsheet.html "
+    "(self-contained, with plots), reports/tearsheet.md and one PNG per plot.",
 )
 def tearsheet(
-    context: dg.AssetExecutionContext, experiment: Experiment, home: FoxmlHome, backtest: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    experiment: Experiment,
+    home: FoxmlHome,
+    backtest: pl.DataFrame,
+    trials: pl.DataFrame,
+    overfitting: pl.DataFrame,
+    model_scores: pl.DataFrame,
+    selected_features: pl.DataFrame,
+    bars: pl.LazyFrame,
 ) -> pl.DataFrame:
-    summary = summarize_backtest(backtest, experiment.config.backtest)
-    report = tearsheet_markdown(summary, backtest)
-    path = write_text_atomic(report, home.layout.reports / "tearsheet.md")
+    cfg = experiment.config.backtest
+    stamps = bars.select("ts").unique().collect().get_column("ts")
+    summary = summarize_backtest(backtest, cfg, periods_per_year=resolve_periods_per_year(cfg, stamps))
+    summary.update(_traded_trial(trials))
+    if overfitting.height:
+        summary["pbo"] = float((overfitting["logit"] <= 0).mean())
+        summary["pbo_strategies"] = int(overfitting["n_strategies"][0])
+    caveats = flags(summary, min_years=cfg.min_years)
+    summary["flags"] = "; ".join(caveats)
+
+    reports = home.layout.reports
+    plots = tearsheet_plots(
+        backtest, summary, model_scores=model_scores, importance=selected_features, log_scale=cfg.log_scale
+    )
+    for name, png in plots.items():
+        write_bytes_atomic(png, reports / f"{name}.png")
+    comparison = model_scores.filter(pl.col("fold") == -1).select(
+        "family", "target", "n", "auc", "log_loss", "ic", "rank_ic", "ic_ir", "sign_hit_rate"
+    )
+    strategies = trials.filter(pl.col("in_last_run") & (pl.col("kind") == "strategy")).select(
+        "family", "target", "variant", "n_periods", "sharpe_annual", "psr", "dsr", "traded"
+    )
+    page = tearsheet_html(
+        summary,
+        plots,
+        tables={
+            "Out-of-fold model scores (pooled)": comparison.sort("target", "family"),
+            "Every strategy tried this run (deflated Sharpe over all trials on the data set)": strategies.sort(
+                "dsr", descending=True, nulls_last=True
+            ),
+        },
+        min_years=cfg.min_years,
+    )
+    html_path = write_text_atomic(page, reports / "tearsheet.html")
+    report = tearsheet_markdown(summary, backtest, min_years=cfg.min_years)
+    write_text_atomic(report, reports / "tearsheet.md")
     context.add_output_metadata(
         {
             "report": dg.MetadataValue.md(report),
-            "path": dg.MetadataValue.path(str(path)),
-            **{k: v for k, v in summary.items() if isinstance(v, (int, float))},
+            "html": dg.MetadataValue.path(str(html_path)),
+            "flags": dg.MetadataValue.md("\n".join(f"- {c}" for c in caveats) or "none"),
+            "strategies": markdown_table(strategies.sort("dsr", descending=True, nulls_last=True), max_rows=10),
+            **{k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)},
         }
     )
     return pl.DataFrame([summary])
+
+
+def _traded_trial(trials: pl.DataFrame) -> dict:
+    """dsr, n_trials, n_effective_trials of the strategy the signals trade (this run's row)."""
+    row = trials.filter(pl.col("in_last_run") & pl.col("traded"))
+    if row.is_empty():
+        return {}
+    first = row.row(0, named=True)
+    return {k: first[k] for k in ("dsr", "n_trials", "n_effective_trials", "trial_id")}

@@ -3,13 +3,16 @@
 import dagster as dg
 import polars as pl
 
+from assets.backtest import benchmark_equity
 from assets.metadata import markdown_table
 from foxml_dagster import leakage
+from foxml_dagster.backtest.summary import resolve_periods_per_year
 from foxml_dagster.dataset import feature_columns
 from foxml_dagster.features import feature_set
 from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import rank_targets, select_features
-from resources.home import Experiment
+from foxml_dagster.trials import TrialSpace, trials_on
+from resources.home import Experiment, FoxmlHome
 
 
 @dg.asset(
@@ -102,36 +105,42 @@ def selected_features(
     group_name="selection",
     kinds={"polars", "scikit-learn", "parquet"},
     description="Candidate targets ranked by out-of-fold predictability under the purged folds "
-    "with two or more families: composite = AUC edge x fold consistency x family agreement; "
-    "with PSR and deflated Sharpe (trials counted over the run history) and the reasons.",
+    "with two or more families: composite = AUC edge x fold consistency x family agreement. "
+    "Each target's averaged test predictions are also traded bar to bar with the configured "
+    "signal (one return per bar): Sharpe, PSR and the deflated Sharpe against every trial run on "
+    "this data set (the `trials` history), with the reasons.",
 )
 def target_ranking(
     context: dg.AssetExecutionContext,
     experiment: Experiment,
+    home: FoxmlHome,
     training_frame: pl.DataFrame,
     folds: pl.DataFrame,
     selected_features: pl.DataFrame,
+    bars: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
-    previous = context.instance.get_latest_materialization_event(context.asset_key)
-    prior = 0
-    if previous is not None and previous.asset_materialization is not None:
-        entry = previous.asset_materialization.metadata.get("trials_total")
-        prior = int(entry.value) if entry is not None else 0
+    space = TrialSpace(cfg)
+    targets = sorted(training_frame["target"].unique().to_list())
+    # Trials counted so far on this data set, plus this run's selection and ranking looks.
+    tried = trials_on(home.stored("evaluation", "trials"), space.data_key)
+    tried |= {space.selection(), *(space.ranking(t) for t in targets)}
     table = rank_targets(
         training_frame,
         folds,
+        bars,
         feature_columns=chosen,
         families=cfg.selection.ranking_families,
         seed=cfg.training.seed,
-        prior_trials=prior,
+        signals=cfg.signals,
+        backtest=cfg.backtest,
+        n_trials=len(tried),
+        periods_per_year=resolve_periods_per_year(cfg.backtest, bars.get_column("ts")),
+        benchmark_equity=benchmark_equity(cfg.backtest, home, bars),
+        dsr_variance=cfg.evaluation.dsr_variance,
     )
     context.add_output_metadata(
-        {
-            "ranking": markdown_table(table),
-            "top_target": table["target"][0],
-            "trials_total": int(table["n_trials"].max()),
-        }
+        {"ranking": markdown_table(table), "top_target": table["target"][0], "n_trials": len(tried)}
     )
     return table

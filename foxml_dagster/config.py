@@ -29,6 +29,7 @@ from foxml_dagster.selection import SelectionConfig
 from foxml_dagster.settings import Settings
 from foxml_dagster.signals import SignalConfig
 from foxml_dagster.splits import SplitsConfig
+from foxml_dagster.strategies import EvaluationConfig
 from foxml_dagster.training import TrainingConfig
 
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "experiment.yaml"
@@ -160,6 +161,7 @@ class ExperimentConfig(Settings):
     training: TrainingConfig = TrainingConfig()
     signals: SignalConfig = SignalConfig()
     backtest: BacktestConfig = BacktestConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
 

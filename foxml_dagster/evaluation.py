@@ -28,7 +28,6 @@ __all__ = [
     "SCORES_SCHEMA",
     "path_summary",
     "score_predictions",
-    "sign_strategy_returns",
 ]
 
 #: `fold` value of the rows that pool all folds of a (family, target).
@@ -80,7 +79,6 @@ def score_predictions(
     frame: pl.DataFrame,
     *,
     cost_bps: float = 0.0,
-    periods_per_year: int = 252,
 ) -> pl.DataFrame:
     """One row per (family, target, fold), per CPCV path, and one per (family, target) pooled.
 
@@ -115,18 +113,17 @@ def score_predictions(
       Null with fewer than two folds or zero spread.
     - sign_mean_ret: mean per-sample return of the sign strategy
       r_i = sign(y_score_i - 0.5) * ret_i - cost_bps / 1e4 * |sign(y_score_i - 0.5)|.
-    - sign_sharpe: mean(r) / std(r, ddof=1) * sqrt(periods_per_year) of that per-sample
-      strategy. With the default cost_bps = 0 it is a *gross, cost-free* figure. `cost_bps` is
-      charged once per sample with a non-zero position (think of it as a round trip per bet).
-      Samples are treated as one period each, although they overlap across symbols and label
-      horizons, so this is a diagnostic for comparing models, not a portfolio Sharpe; the
-      backtest stage gives the tradable number. Null when n < 2 or std(r) = 0.
+    - sign_sharpe: mean(r) / std(r, ddof=1) of that per-sample strategy: a Sharpe ratio *per
+      bet*, not annualised. With the default cost_bps = 0 it is a *gross, cost-free* figure.
+      `cost_bps` is charged once per sample with a non-zero position (a round trip per bet).
+      Samples overlap across symbols and label horizons, so no period length or count makes it
+      a portfolio Sharpe: it ranks models. The tradable numbers, one return per bar with PSR and
+      the deflated Sharpe, are in `trials` (and the traded one in `tearsheet`). Null when n < 2
+      or std(r) = 0.
     - sign_hit_rate: share of non-zero positions whose cost-adjusted return r_i is > 0.
     """
     if cost_bps < 0:
         raise ValueError(f"cost_bps must be >= 0, got {cost_bps}")
-    if periods_per_year <= 0:
-        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
     needed = ["family", "target", "fold", "symbol", "ts", "y_true", "y_score"]
     missing = [c for c in needed if c not in predictions.columns]
     if missing:
@@ -148,18 +145,18 @@ def score_predictions(
     path = pl.col("path").cast(pl.Int32).fill_null(0) if "path" in joined.columns else pl.lit(0, pl.Int32)
     joined = joined.with_columns(path.alias("path")).sort("family", "target", "fold", "path", "symbol", "ts")
     for (family, target), group in joined.group_by(["family", "target"], maintain_order=True):
-        rows += _score_group(family, target, group, cost_bps, periods_per_year)
+        rows += _score_group(family, target, group, cost_bps)
 
     if not rows:
         return pl.DataFrame(schema=SCORES_SCHEMA)
     return pl.DataFrame(rows, schema=SCORES_SCHEMA).sort("family", "target", "fold", "path")
 
 
-def _score_group(family: str, target: str, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> list[dict]:
+def _score_group(family: str, target: str, group: pl.DataFrame, cost_bps: float) -> list[dict]:
     """Per-fold, per-path and pooled rows of one (family, target); see `score_predictions`."""
 
     def score(fold: int, part: pl.DataFrame) -> dict:
-        return _score(family, target, fold, part, cost_bps, periods_per_year)
+        return _score(family, target, fold, part, cost_bps)
 
     folded = group.filter(pl.col("fold").is_not_null())
     per_fold = [score(int(fold), part) for (fold,), part in folded.group_by(["fold"], maintain_order=True)]
@@ -200,30 +197,7 @@ def _path_distribution(per_path: list[dict]) -> dict:
     return out
 
 
-def sign_strategy_returns(predictions: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
-    """One column per "<family>:<target>" strategy, one row per ts (sorted): the mean over symbols
-    of sign(y_score - 0.5) * realised return, 0 where a strategy has no prediction at that ts.
-
-    This is the T x N matrix that the probability of backtest overfitting (stats.pbo_cscv) needs
-    to judge picking the best family/target combination by its in-sample Sharpe. CPCV
-    predictions are first averaged over paths (`ensemble.path_mean`), so each sample counts once.
-    """
-    realised = frame.select("target", "symbol", "ts", "ret")
-    per_ts = (
-        path_mean(predictions)
-        .join(realised, on=["target", "symbol", "ts"], how="inner")
-        .with_columns(
-            pl.format("{}:{}", "family", "target").alias("strategy"),
-            ((pl.col("y_score") - 0.5).sign() * pl.col("ret")).alias("pnl"),
-        )
-        .group_by("ts", "strategy")
-        .agg(pl.col("pnl").mean())
-    )
-    wide = per_ts.pivot(on="strategy", index="ts", values="pnl").sort("ts").fill_null(0.0)
-    return wide.select("ts", *sorted(c for c in wide.columns if c != "ts"))
-
-
-def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float, periods_per_year: int) -> dict:
+def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: float) -> dict:
     from sklearn.metrics import roc_auc_score  # lazy: keeps the code location quick to load
 
     y = group.get_column("y_true").to_numpy().astype(np.int64)
@@ -247,7 +221,7 @@ def _score(family: str, target: str, fold: int, group: pl.DataFrame, cost_bps: f
     if n >= 2:
         sd = float(np.std(strat, ddof=1))
         if sd > 0:
-            sharpe = float(np.mean(strat) / sd * math.sqrt(periods_per_year))
+            sharpe = float(np.mean(strat) / sd)
 
     return {
         "family": family,

@@ -49,15 +49,19 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_text_atomic(text: str, path: Path) -> Path:
+def write_bytes_atomic(data: bytes, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        tmp.write_text(text)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text_atomic(text: str, path: Path) -> Path:
+    return write_bytes_atomic(text.encode(), path)
 
 
 def read_parquet_files(paths: list[Path]) -> pl.DataFrame:

@@ -9,9 +9,14 @@ fold's test rows (AUC of label == 1). The composite score is
 - consistency: share of (family, fold) pairs with AUC above 0.5;
 - agreement: share of families whose mean AUC is above 0.5.
 
-A target that only one family can predict, or only in a lucky fold, is pushed down. Each row also
-carries the out-of-fold sign strategy's Sharpe (per sample), its probabilistic Sharpe, and the
-deflated Sharpe against the number of trials (targets x families x configurations run so far).
+A target that only one family can predict, or only in a lucky fold, is pushed down.
+
+Each row also says whether trading the target would have paid: the ranking families' test
+predictions, averaged per sample, become weights through the experiment's signal setting and
+are traded bar to bar by the backtest (`foxml_dagster.strategies`), so the series has one return
+per bar, not one per overlapping label. Its Sharpe (per period and annualised), probabilistic
+Sharpe and deflated Sharpe (`foxml_dagster.trials`: against every trial run on this data set)
+are reported; a target whose strategy is flat (no trade) has none.
 """
 
 from __future__ import annotations
@@ -21,48 +26,114 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from foxml_dagster import stats
+from foxml_dagster.backtest import BacktestConfig, run_backtest
 from foxml_dagster.models import get_family
 from foxml_dagster.selection.importance import fold_arrays
+from foxml_dagster.signals import SignalConfig, signals_from_predictions
+from foxml_dagster.trials import deflation_basis, series_statistics
+
+#: `family` of the ranking families' averaged predictions, the ones the ranking trades.
+RANKING_FAMILY = "ranking"
 
 
 def rank_targets(
     frame: pl.DataFrame,
     folds: pl.DataFrame,
+    bars: pl.DataFrame,
     *,
     feature_columns: Sequence[str],
     families: Mapping[str, Mapping],
     seed: int,
-    prior_trials: int = 0,
+    signals: SignalConfig,
+    backtest: BacktestConfig,
+    n_trials: int,
+    periods_per_year: int,
+    benchmark_equity: pl.DataFrame | None = None,
+    dsr_variance: str = "null",
 ) -> pl.DataFrame:
+    """One row per target, best first (see the module docstring).
+
+    `n_trials` is the number of distinct trials run on this data set, these targets included:
+    the deflated Sharpe is measured against the best of that many unskilled ones.
+    """
     from sklearn.metrics import roc_auc_score  # lazy: scikit-learn is slow to import
 
     feature_columns = list(feature_columns)
     targets = sorted(frame["target"].unique())
-    n_trials = prior_trials + len(targets) * len(families)
-    rows = []
+    rows, series = [], {}
     for target in targets:
         aucs: dict[str, list[float]] = {f: [] for f in families}
-        strategy: list[np.ndarray] = []
-        rets = frame.filter(pl.col("target") == target)
+        predicted: list[pl.DataFrame] = []
         for fold, xa, ya, wa, xb, yb in fold_arrays(frame, folds, target, feature_columns):
-            test_ret = _test_returns(rets, folds, target, fold)
+            keys = _test_keys(frame, folds, target, fold)
+            scores = []
             for family, params in families.items():
                 model = get_family(family)(seed=seed, **dict(params)).fit(xa, ya, sample_weight=wa)
                 score = model.predict_score(xb)
                 aucs[family].append(roc_auc_score(yb, score))
-                strategy.append(np.sign(score - 0.5) * test_ret)
-        rows.append(_row(target, aucs, strategy, n_trials))
+                scores.append(score)
+            predicted.append(keys.with_columns(pl.Series("y_score", np.mean(scores, axis=0))))
+        rows.append(_row(target, aucs))
+        if predicted:
+            series[target] = _strategy_series(pl.concat(predicted), target, bars, signals, backtest, benchmark_equity)
+    _add_trial_statistics(rows, series, n_trials, periods_per_year, dsr_variance)
     table = pl.DataFrame(rows).sort(["composite", "mean_auc"], descending=True).with_row_index("rank", offset=1)
     return table.with_columns(pl.col("rank").cast(pl.Int64))
 
 
-def _test_returns(rets: pl.DataFrame, folds: pl.DataFrame, target: str, fold: int) -> np.ndarray:
+def _test_keys(frame: pl.DataFrame, folds: pl.DataFrame, target: str, fold: int) -> pl.DataFrame:
+    """symbol, ts of a fold's test rows, in the order `fold_arrays` returns them."""
     keys = folds.filter((pl.col("target") == target) & (pl.col("fold") == fold) & (pl.col("role") == "test"))
-    return rets.join(keys.select("symbol", "ts"), on=["symbol", "ts"]).sort("symbol", "ts")["ret"].to_numpy()
+    rows = frame.filter(pl.col("target") == target).select("symbol", "ts")
+    return rows.join(keys.select("symbol", "ts"), on=["symbol", "ts"], how="inner").sort("symbol", "ts")
 
 
-def _row(target: str, aucs: dict[str, list[float]], strategy: list[np.ndarray], n_trials: int) -> dict:
+def _strategy_series(
+    predicted: pl.DataFrame,
+    target: str,
+    bars: pl.DataFrame,
+    signals: SignalConfig,
+    backtest: BacktestConfig,
+    benchmark_equity: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """ts, net_return of trading the averaged test predictions of `target` (one per sample: CPCV
+    tests a sample in several folds, whose predictions are averaged too)."""
+    one = predicted.group_by("symbol", "ts").agg(pl.col("y_score").mean())
+    one = one.with_columns(pl.lit(RANKING_FAMILY).alias("family"), pl.lit(target).alias("target"))
+    weights = signals_from_predictions(one, target=target, limits=signals.risk, gain=signals.gain)
+    return run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity).select("ts", "net_return")
+
+
+def _add_trial_statistics(
+    rows: list[dict], series: dict[str, pl.DataFrame], n_trials: int, periods_per_year: int, variance: str
+) -> None:
+    """Sharpe, PSR and DSR of each target's strategy, deflated against `n_trials`."""
+    if series:
+        names = sorted(series)
+        wide = pl.concat(
+            [s.rename({"net_return": name}) for name, s in ((n, series[n]) for n in names)], how="align"
+        ).fill_null(0.0)
+        basis = deflation_basis(wide.select(names).to_numpy(), n_trials, variance=variance)
+    for row in rows:
+        target = row["target"]
+        returns = series[target]["net_return"].to_numpy() if target in series else np.array([])
+        row.update(series_statistics(returns, periods_per_year=periods_per_year))
+        row["dsr"] = basis.deflated(returns) if target in series else None
+        row["n_trials"] = n_trials
+        row["n_effective_trials"] = basis.n_effective if series else None
+        if row.get("mean_auc") is not None:
+            psr, dsr = row["psr"], row["dsr"]
+            row["reason"] += (
+                f"; strategy Sharpe {_fmt(row['sharpe_annual'])} a year over {row['n_periods']} periods, "
+                f"PSR {_fmt(psr)}, DSR {_fmt(dsr)} after {n_trials} trials"
+            )
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _row(target: str, aucs: dict[str, list[float]]) -> dict:
     every = np.array([a for values in aucs.values() for a in values])
     if every.size == 0:
         return {"target": target, "composite": -1.0, "mean_auc": None, "reason": "no fold has both classes"}
@@ -70,10 +141,6 @@ def _row(target: str, aucs: dict[str, list[float]], strategy: list[np.ndarray], 
     edge = float(np.mean(every - 0.5))
     consistency = float(np.mean(every > 0.5))
     agreement = float(np.mean([m > 0.5 for m in per_family.values()]))
-    returns = np.concatenate(strategy)
-    sr = stats.sharpe(returns)
-    psr = stats.psr_of_returns(returns)
-    dsr = stats.deflated_sharpe(returns, n_trials=n_trials)
     detail = ", ".join(f"{f} {m:.3f}" for f, m in per_family.items())
     return {
         "target": target,
@@ -83,13 +150,8 @@ def _row(target: str, aucs: dict[str, list[float]], strategy: list[np.ndarray], 
         "edge": edge,
         "consistency": consistency,
         "family_agreement": agreement,
-        "sharpe": sr,
-        "psr": psr,
-        "dsr": dsr,
-        "n_trials": n_trials,
         "reason": (
             f"mean AUC {every.mean():.3f} ({detail}); {int((every > 0.5).sum())}/{every.size} "
-            f"family-folds above chance; {agreement:.0%} of families agree; PSR {psr:.2f}, "
-            f"DSR {dsr:.2f} after {n_trials} trials"
+            f"family-folds above chance; {agreement:.0%} of families agree"
         ),
     }

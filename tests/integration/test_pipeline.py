@@ -33,6 +33,9 @@ EVERY_ASSET = {
     "oof_predictions/lightgbm",
     "oof_predictions/logistic",
     "model_scores",
+    "strategy_returns",
+    "trials",
+    "overfitting",
     "ensemble_predictions",
     "signals",
     "backtest",
@@ -63,10 +66,6 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     assert result.success
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert done == EVERY_ASSET
-    scores = next(
-        e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "model_scores"
-    )
-    assert 0.0 <= scores.materialization.metadata["pbo"].value <= 1.0
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     blocking = {"raw_contract", "bars_contract", "folds_purged_and_embargoed", "no_leakage"}
     assert {name: checks[name] for name in blocking} == dict.fromkeys(blocking, True)
@@ -104,6 +103,7 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     ranking = query_catalog(catalog, "SELECT * FROM target_ranking ORDER BY rank")
     assert {"composite", "family_agreement", "psr", "dsr", "reason"} <= set(ranking.columns)
     assert (home / "reports" / "tearsheet.md").read_text().strip()
+    _the_tearsheet_describes_the_traded_series(catalog, home)
     for path in query_catalog(catalog, "SELECT path FROM trained_models")["path"]:
         assert (home / "models").as_posix() in path
 
@@ -113,9 +113,13 @@ def test_a_second_run_replaces_outputs_instead_of_duplicating_them(pipeline):
     assert run_full(defs, instance).success
     first = query_catalog(home / "catalog.duckdb", "SELECT count(*) AS n FROM oof_predictions")["n"][0]
     scores = query_catalog(home / "catalog.duckdb", "SELECT * FROM model_scores ORDER BY ALL")
+    trials = query_catalog(home / "catalog.duckdb", "SELECT trial_id, n_trials FROM trials ORDER BY 1")
     assert run_full(defs, instance).success
     assert query_catalog(home / "catalog.duckdb", "SELECT count(*) AS n FROM oof_predictions")["n"][0] == first
     assert query_catalog(home / "catalog.duckdb", "SELECT * FROM model_scores ORDER BY ALL").equals(scores)
+    # The same configuration run again is the same trials, not new ones.
+    again = query_catalog(home / "catalog.duckdb", "SELECT trial_id, n_trials, runs FROM trials ORDER BY 1")
+    assert again.select("trial_id", "n_trials").equals(trials) and set(again["runs"]) == {2}
 
 
 def test_one_symbol_partition_can_be_refreshed_alone(pipeline):
@@ -180,3 +184,39 @@ def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(
     assert "next_close_gap" in check.metadata["culprits"].value
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "trained_models" not in done and "signals" not in done
+
+
+def _the_tearsheet_describes_the_traded_series(catalog, home) -> None:
+    """Headline statistics are recomputed here from the backtest series, independently."""
+    import math
+
+    import numpy as np
+    from scipy.stats import kurtosis, norm, skew
+
+    sheet = query_catalog(catalog, "SELECT * FROM tearsheet").row(0, named=True)
+    series = query_catalog(catalog, "SELECT * FROM backtest ORDER BY ts")
+    r = series["net_return"].to_numpy()
+    sr = r.mean() / r.std(ddof=1)
+    g3, g4 = skew(r), kurtosis(r, fisher=False)
+    psr = norm.cdf(sr * math.sqrt(len(r) - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2))
+    assert sheet["psr"] == pytest.approx(psr, rel=1e-9)
+    b = series["benchmark_return"].to_numpy()
+    assert sheet["beta"] == pytest.approx(np.cov(r, b)[0, 1] / b.var(ddof=1), rel=1e-9)
+    assert sheet["benchmark_total_return"] == pytest.approx(np.prod(1 + b) - 1, rel=1e-9)
+    # The traded strategy is one trial of the grid, with the very same series.
+    traded = query_catalog(catalog, "SELECT * FROM trials WHERE traded AND in_last_run")
+    assert traded.height == 1 and traded["dsr"][0] == pytest.approx(sheet["dsr"])
+    assert traded["n_trials"][0] == query_catalog(catalog, "SELECT count(*) AS n FROM trials")["n"][0]
+    grid = query_catalog(
+        catalog,
+        "SELECT s.ts, s.net_return FROM strategy_returns s JOIN trials t ON s.strategy = t.config "
+        "WHERE t.traded ORDER BY s.ts",
+    )
+    np.testing.assert_allclose(grid["net_return"].to_numpy(), r, atol=1e-15)
+    # PBO is in the catalog, one row per CSCV split, and the tearsheet's figure is its share of logit <= 0.
+    pbo = query_catalog(catalog, "SELECT avg((logit <= 0)::INT) AS pbo, count(*) AS n FROM overfitting")
+    assert pbo["n"][0] == math.comb(16, 8) and sheet["pbo"] == pytest.approx(pbo["pbo"][0])
+    page = (home / "reports" / "tearsheet.html").read_text()
+    for name in ("equity", "drawdown", "rolling", "monthly", "exposure", "models", "features"):
+        assert (home / "reports" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert f"alt='{name}'" in page

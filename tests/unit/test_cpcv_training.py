@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from foxml_dagster.ensemble import mean_ensemble, path_mean
-from foxml_dagster.evaluation import PATH_FOLD, POOLED_FOLD, score_predictions, sign_strategy_returns
+from foxml_dagster.evaluation import PATH_FOLD, POOLED_FOLD, score_predictions
 from foxml_dagster.signals import signals_from_predictions
 from foxml_dagster.splits import combinatorial_purged, cpcv_counts, purged_kfold
 from foxml_dagster.training import PREDICTIONS_SCHEMA, audit_predictions, train_out_of_fold
@@ -248,16 +248,6 @@ def test_downstream_gets_one_prediction_per_sample_with_no_row_counted_twice(res
     np.testing.assert_allclose(joined["y_score"].to_numpy(), joined["expected"].to_numpy(), atol=1e-12)
     signals = signals_from_predictions(single, target="tb_h5")
     assert signals.height == frame.height
-    strategies = sign_strategy_returns(result.oof, frame)
-    assert strategies.height == frame["ts"].n_unique()
-    # A strategy's return at ts is the mean over symbols of one position each, not of five.
-    by_hand = (
-        by_hand.join(frame.select(*SAMPLE, "ret"), on=SAMPLE)
-        .group_by("ts")
-        .agg(((pl.col("expected") - 0.5).sign() * pl.col("ret")).mean().alias("pnl"))
-        .sort("ts")
-    )
-    np.testing.assert_allclose(strategies["logistic:tb_h5"].to_numpy(), by_hand["pnl"].to_numpy(), atol=1e-15)
 
 
 def test_path_mean_refuses_a_sample_predicted_twice_on_one_path(result) -> None:

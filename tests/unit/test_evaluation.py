@@ -98,9 +98,10 @@ def test_sign_strategy_sharpe_by_hand_with_and_without_costs() -> None:
     rets = [0.02, -0.01, -0.01, 0.03]
     preds, frame = case(scores, [1, 0, 0, 1], rets)
     strat = np.array([0.02, 0.01, -0.01, -0.03])  # sign(score - 0.5) * ret
-    row = score_predictions(preds, frame, periods_per_year=252).row(0, named=True)
+    row = score_predictions(preds, frame).row(0, named=True)
     assert row["sign_mean_ret"] == pytest.approx(strat.mean())
-    assert row["sign_sharpe"] == pytest.approx(strat.mean() / strat.std(ddof=1) * math.sqrt(252))
+    # Per bet, never annualised: samples overlap, so no period count would make it a portfolio Sharpe.
+    assert row["sign_sharpe"] == pytest.approx(strat.mean() / strat.std(ddof=1))
 
     costed = score_predictions(preds, frame, cost_bps=10).row(0, named=True)
     assert costed["sign_mean_ret"] == pytest.approx(strat.mean() - 0.001)
@@ -159,30 +160,6 @@ def test_sign_hit_rate_counts_winning_positions_after_costs() -> None:
     assert row["sign_hit_rate"] == pytest.approx(0.5)
 
 
-def test_sign_strategy_returns_average_symbols_per_ts_and_fill_missing_with_zero() -> None:
-    from datetime import datetime
-
-    from foxml_dagster.evaluation import sign_strategy_returns
-
-    t0, t1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
-    preds = pl.DataFrame(
-        {
-            "family": ["a", "a", "a", "b"],
-            "target": ["t"] * 4,
-            "symbol": ["X", "Y", "X", "X"],
-            "ts": [t0, t0, t1, t0],
-            "y_score": [0.7, 0.2, 0.6, 0.4],
-        }
-    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-    frame = pl.DataFrame(
-        {"target": ["t"] * 3, "symbol": ["X", "Y", "X"], "ts": [t0, t0, t1], "ret": [0.02, 0.04, -0.01]}
-    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-    wide = sign_strategy_returns(preds, frame)
-    assert wide.columns == ["ts", "a:t", "b:t"]
-    assert wide["a:t"].to_list() == pytest.approx([(0.02 - 0.04) / 2, -0.01])
-    assert wide["b:t"].to_list() == pytest.approx([-0.02, 0.0])
-
-
 def test_cpcv_paths_are_scored_one_by_one_and_pooled_on_their_mean_by_hand() -> None:
     from foxml_dagster.evaluation import PATH_FOLD, path_summary
 
@@ -191,7 +168,7 @@ def test_cpcv_paths_are_scored_one_by_one_and_pooled_on_their_mean_by_hand() -> 
     p0, frame = case([0.7, 0.2, 0.6, 0.4], [1, 0, 0, 1], rets, folds=[0, 0, 1, 1])
     p1, _ = case([0.8, 0.4, 0.3, 0.45], [1, 0, 0, 1], rets, folds=[2, 3, 2, 3])
     preds = pl.concat([p0.with_columns(path=pl.lit(0, pl.Int32)), p1.with_columns(path=pl.lit(1, pl.Int32))])
-    out = score_predictions(preds, frame, periods_per_year=1)
+    out = score_predictions(preds, frame)
     assert out.filter(pl.col("fold") >= 0).height == 4
     paths = out.filter(pl.col("fold") == PATH_FOLD).sort("path")
     assert paths["path"].to_list() == [0, 1] and paths["n"].to_list() == [4, 4]

@@ -86,21 +86,40 @@ def test_clustered_mda_sees_through_substitutes(data):
     assert (twins["clustered_mda"] > 2 * twins["mda"]).all()
 
 
+def bars_of(frame: pl.DataFrame, target: str) -> pl.DataFrame:
+    """Close prices whose next-bar return is `target`'s realised return (its label horizon is one bar)."""
+    rows = frame.filter(pl.col("target") == target).sort("symbol", "ts")
+    return rows.select(
+        "symbol", "ts", (100 * (pl.col("ret").shift(1).fill_null(0.0).cum_sum().exp())).over("symbol").alias("close")
+    )
+
+
 def test_target_ranking_with_two_families_puts_the_predictable_target_first(data):
+    from foxml_dagster.backtest import BacktestConfig
+    from foxml_dagster.signals import SignalConfig
+
     frame, names, folds = data
     table = rank_targets(
         frame,
         folds,
+        bars_of(frame, "tb_h1"),
         feature_columns=names,
         families={"logistic": {}, "lightgbm": {"n_estimators": 30, "num_leaves": 7}},
         seed=0,
-        prior_trials=10,
+        signals=SignalConfig(),
+        backtest=BacktestConfig(cost_bps=0),
+        n_trials=14,
+        periods_per_year=252,
     )
     assert table["target"].to_list() == ["tb_h1", "noise_t"]
-    top = table.row(0, named=True)
+    top, noise = table.row(0, named=True), table.row(1, named=True)
     assert top["family_agreement"] == 1.0 and top["consistency"] == 1.0 and top["mean_auc"] > 0.65
-    assert top["n_trials"] == 14 and 0 <= top["dsr"] <= top["psr"] <= 1
-    assert "logistic" in top["reason"] and "lightgbm" in top["reason"]
+    # The prices follow tb_h1: trading its predictions pays, trading the noise target's does not.
+    assert top["n_trials"] == 14 and top["dsr"] > 0.99 and noise["dsr"] < 0.95
+    # One return per bar of the test blocks (2 symbols share each bar), not one per sample.
+    assert top["n_periods"] <= frame.filter(pl.col("target") == "tb_h1")["ts"].n_unique()
+    assert top["sharpe_annual"] == pytest.approx(top["sharpe"] * 252**0.5)
+    assert "logistic" in top["reason"] and "lightgbm" in top["reason"] and "DSR" in top["reason"]
 
 
 # ------------------------------------------------------------------------------ every target

@@ -1,0 +1,200 @@
+"""Vectorised close-to-close backtest of target weights, beside a benchmark held over the same bars.
+
+Timing convention (no look-ahead by construction):
+
+- A signal at bar `ts` is decided after that bar's close and traded at that close.
+- It is then held over the *next* bar of the same symbol:
+  pnl(symbol, t) = w(symbol, t) * (close(symbol, t+1) / close(symbol, t) - 1).
+- The row of the portfolio series at `ts` therefore reports the return *earned by the position
+  set at ts*, which is realised at the next bar's close. A symbol's last bar earns nothing.
+- Costs: cost_bps / 1e4 * |w(t) - w(t-1)| per symbol, charged at t (the trade happens at t's
+  close), where t-1 is the previous bar of that symbol; the book starts flat.
+- A symbol with no signal at one of its bars has weight 0 there: the position is closed.
+
+The series covers every bar timestamp of the signalled symbols from the first signal up to and
+including the first bar after the last signal, so the cost of closing the final book is charged.
+Portfolio return per ts is sum over symbols of pnl: weights are fractions of equity rebalanced
+each bar, and returns are simple (not log) returns.
+
+Each row also carries the benchmark's return over the same interval (`benchmark.py`: by default
+an equal-weight buy-and-hold of every symbol of the universe, signalled or not) and the book's
+net, long and short exposure, so what the strategy earned can be told apart from what the
+market paid for simply being in it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from foxml_dagster.backtest.benchmark import align_to, hold_equity
+
+__all__ = ["SERIES_COLUMNS", "BacktestConfig", "BenchmarkConfig", "benchmark_prices", "run_backtest"]
+
+SERIES_COLUMNS = [
+    "ts",
+    "gross_return",
+    "cost",
+    "net_return",
+    "turnover",
+    "gross_exposure",
+    "net_exposure",
+    "long_exposure",
+    "short_exposure",
+    "n_positions",
+    "equity",
+    "benchmark_return",
+    "benchmark_equity",
+]
+
+
+class BenchmarkConfig(BaseModel):
+    """What the strategy is measured against.
+
+    equal_weight: equal-weight buy-and-hold of every symbol in the bars (the universe); symbol:
+    buy-and-hold of one symbol of the bars; file: a price series (columns ts and close, CSV or
+    Parquet) at `path`, relative to FOXML_HOME unless absolute.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["equal_weight", "symbol", "file"] = "equal_weight"
+    symbol: str | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> BenchmarkConfig:
+        if self.kind == "symbol" and not self.symbol:
+            raise ValueError("benchmark kind: symbol needs benchmark.symbol (e.g. SPY)")
+        if self.kind == "file" and not self.path:
+            raise ValueError("benchmark kind: file needs benchmark.path (a CSV or Parquet with ts and close)")
+        return self
+
+
+class BacktestConfig(BaseModel):
+    """Costs, the benchmark, annualisation and when a sample is too short to annualise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cost_bps: float = Field(5.0, ge=0, description="cost per unit of traded weight, in basis points")
+    periods_per_year: int | None = Field(
+        None, gt=0, description="bars per year, for annualisation; null: inferred from the bar timestamps"
+    )
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    min_years: float = Field(
+        1.0, gt=0, description="a backtest shorter than this is flagged: its annualised figures extrapolate"
+    )
+    log_scale: bool = Field(False, description="tearsheet: plot equity on a log scale (long histories)")
+
+
+def run_backtest(
+    signals: pl.DataFrame,
+    bars: pl.DataFrame,
+    config: BacktestConfig | None = None,
+    *,
+    benchmark_equity: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Portfolio series (one row per bar ts) of holding `signals`' target weights on `bars`.
+
+    Args:
+        signals: symbol, ts, target_weight (one row per symbol and ts).
+        bars: symbol, ts, close (other OHLCV columns ignored), unique on (symbol, ts).
+        config: costs and the benchmark (default `BacktestConfig()`).
+        benchmark_equity: ts, equity of the benchmark (`benchmark.hold_equity`); default: the
+            buy-and-hold of `config.benchmark` over `bars` (kind file needs this argument).
+
+    Returns `SERIES_COLUMNS`; see the module docstring for the timing convention. Every signal
+    must sit on a bar of its symbol (a signal with no bar cannot be traded and raises ValueError).
+    """
+    config = config if config is not None else BacktestConfig()
+    for name, df, cols in (
+        ("signals", signals, ("symbol", "ts", "target_weight")),
+        ("bars", bars, ("symbol", "ts", "close")),
+    ):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"{name}: required column(s) {missing} missing")
+    sig = signals.select(pl.col("symbol").cast(pl.String), "ts", pl.col("target_weight").cast(pl.Float64))
+    if sig.height == 0:
+        raise ValueError("signals is empty; nothing to backtest")
+    if sig.get_column("target_weight").is_null().any():
+        raise ValueError("signals: target_weight has nulls")
+    n_dup = sig.height - sig.select("symbol", "ts").n_unique()
+    if n_dup:
+        raise ValueError(f"signals: {n_dup} duplicate (symbol, ts) rows; pass one target's signals")
+
+    symbols = sig.get_column("symbol").unique()
+    px = (
+        bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64))
+        .filter(pl.col("symbol").is_in(symbols.implode()))
+        .sort("symbol", "ts")
+    )
+    if px.height - px.select("symbol", "ts").n_unique():
+        raise ValueError("bars: duplicate (symbol, ts) rows")
+    if not (px.get_column("close") > 0).all():
+        raise ValueError("bars: close must be > 0 and not null")
+    unmatched = sig.join(px, on=["symbol", "ts"], how="anti")
+    if unmatched.height:
+        first = unmatched.sort("ts").row(0, named=True)
+        raise ValueError(
+            f"{unmatched.height} signals have no bar of their symbol at their ts "
+            f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
+        )
+
+    panel = (
+        px.join(sig, on=["symbol", "ts"], how="left")
+        .with_columns(pl.col("target_weight").fill_null(0.0).alias("w"))
+        .with_columns(
+            (pl.col("close").shift(-1).over("symbol") / pl.col("close") - 1).fill_null(0.0).alias("fwd_ret"),
+            pl.col("w").shift(1).over("symbol").fill_null(0.0).alias("w_prev"),
+        )
+        .with_columns(
+            (pl.col("w") * pl.col("fwd_ret")).alias("pnl"),
+            (pl.col("w") - pl.col("w_prev")).abs().alias("trade"),
+        )
+    )
+    first_ts = sig.get_column("ts").min()
+    last_ts = sig.get_column("ts").max()
+    after = panel.filter(pl.col("ts") > last_ts).get_column("ts")
+    end_ts = after.min() if after.len() else last_ts
+    panel = panel.filter(pl.col("ts").is_between(first_ts, end_ts))
+
+    cost_rate = config.cost_bps / 1e4
+    series = (
+        panel.group_by("ts")
+        .agg(
+            pl.col("pnl").sum().alias("gross_return"),
+            pl.col("trade").sum().alias("turnover"),
+            pl.col("w").abs().sum().alias("gross_exposure"),
+            pl.col("w").sum().alias("net_exposure"),
+            pl.col("w").clip(lower_bound=0).sum().alias("long_exposure"),
+            pl.col("w").clip(upper_bound=0).sum().alias("short_exposure"),
+            (pl.col("w") != 0).sum().cast(pl.Int64).alias("n_positions"),
+        )
+        .sort("ts")
+        .with_columns((pl.col("turnover") * cost_rate).alias("cost"))
+        .with_columns((pl.col("gross_return") - pl.col("cost")).alias("net_return"))
+        .with_columns((1 + pl.col("net_return")).cum_prod().alias("equity"))
+    )
+    if benchmark_equity is None:
+        benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
+    bench = align_to(benchmark_equity, series.get_column("ts"))
+    return series.join(bench, on="ts", how="left").select(SERIES_COLUMNS)
+
+
+def benchmark_prices(bars: pl.DataFrame, benchmark: BenchmarkConfig) -> pl.DataFrame:
+    """The prices the configured benchmark holds, taken from the run's bars."""
+    prices = bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64))
+    if benchmark.kind == "equal_weight":
+        return prices
+    if benchmark.kind == "symbol":
+        held = prices.filter(pl.col("symbol") == benchmark.symbol)
+        if held.is_empty():
+            raise ValueError(
+                f"backtest.benchmark.symbol {benchmark.symbol!r} has no bars; add it to data.symbols, "
+                "or use benchmark kind: file with its price series"
+            )
+        return held
+    raise ValueError("backtest.benchmark kind: file: read the file and pass its hold_equity as benchmark_equity")

@@ -8,7 +8,7 @@ from math import comb
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from foxml_dagster.splits import (
@@ -182,70 +182,137 @@ def test_audit_catches_walk_forward_training_on_the_future():
     assert "trains_on_future" in kinds(audit_folds(later, samples, embargo_pct=0.0, method="walk_forward"))
 
 
-# Property tests: random label spans (several symbols, mixed horizons), every method.
-spans = st.fixed_dictionaries(
-    {
-        "n_days": st.integers(30, 90),
-        "symbols": st.integers(1, 3),
-        "horizons": st.lists(st.integers(1, 12), min_size=1, max_size=4),
-        "embargo": st.floats(0.0, 0.1),
-    }
-)
+# Property tests: random panels on three calendars (daily, intraday sessions, irregular stamps),
+# symbols that start late and skip bars, mixed label horizons; every method, checked by brute force.
+CALENDARS = ("daily", "intraday", "irregular")
 
 
-def check_embargo(folds, samples, embargo):
-    """Brute force: no training sample starts within the embargo bars after any test label ends."""
-    grid = samples["ts"].unique().sort().to_numpy()
+def calendar(kind: str, n: int, rng: np.random.Generator) -> list[datetime]:
+    if kind == "daily":
+        return [START + timedelta(days=i) for i in range(n)]
+    if kind == "intraday":  # sessions of seven 5-minute bars from 09:30, one session a day
+        return [START + timedelta(days=i // 7, hours=9, minutes=30 + 5 * (i % 7)) for i in range(n)]
+    gaps = rng.integers(1, 200_000, size=n)  # from a second to a few days apart
+    return [START + timedelta(seconds=int(s)) for s in np.cumsum(gaps)]
+
+
+@st.composite
+def panels(draw) -> pl.DataFrame:
+    """Samples (target, symbol, ts, t1): each symbol's label ends on one of its own later bars."""
+    kind = draw(st.sampled_from(CALENDARS))
+    n = draw(st.integers(12, 48))
+    n_symbols = draw(st.integers(1, 3))
+    horizons = draw(st.lists(st.integers(1, 8), min_size=1, max_size=3))
+    gap_rate = draw(st.sampled_from([0.0, 0.1, 0.4]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    grid = calendar(kind, n, rng)
+    rows = []
+    for s in range(n_symbols):
+        first = int(rng.integers(0, n // 2)) if s else 0  # the others may start late
+        own = [t for i, t in enumerate(grid[first:]) if i == 0 or rng.random() >= gap_rate]
+        for i, ts in enumerate(own):
+            h = horizons[(i + s) % len(horizons)]
+            if i + h < len(own):  # an outcome not known by the end of the data has no label
+                rows.append({"target": "t", "symbol": f"S{s}", "ts": ts, "t1": own[i + h]})
+    samples = pl.DataFrame(rows, schema={"target": pl.Utf8, "symbol": pl.Utf8, "ts": pl.Datetime, "t1": pl.Datetime})
+    return samples.with_columns(pl.col("ts", "t1").dt.replace_time_zone("UTC"))
+
+
+def brute_force_purge_and_embargo(folds: pl.DataFrame, samples: pl.DataFrame, embargo: float) -> list[tuple]:
+    """The rules, checked from their definition against every (training sample, test block) pair:
+    a test block is a run of consecutive grid stamps the fold tests; its window runs from its first
+    stamp to its largest test t1; no training span [ts, t1] may touch a window, and no training
+    sample may start within ceil(embargo * grid size) grid stamps after a window ends.
+    Each violation: (fold, "purge" or "embargo", training ts, window end)."""
+    grid = sorted(set(samples["ts"].to_list()))
     bars = int(np.ceil(embargo * len(grid)))
-    if not bars:
-        return True
     rows = folds.join(samples, on=["target", "symbol", "ts"])
-    for (_fold,), group in rows.group_by("fold"):
-        test_t1 = group.filter(pl.col("role") == "test")["t1"].max()
-        train_ts = group.filter(pl.col("role") == "train")["ts"].to_numpy()
-        last = np.searchsorted(grid, np.datetime64(test_t1.replace(tzinfo=None)), side="right") - 1
-        limit = grid[min(last + bars, len(grid) - 1)]
-        # only blocks whose window ends at the fold's largest t1 are checked this simply
-        if ((train_ts > np.datetime64(test_t1.replace(tzinfo=None))) & (train_ts <= limit)).any():
-            return False
-    return True
+    errors = []
+    for (fold,), group in rows.group_by("fold"):
+        test = group.filter(pl.col("role") == "test").select("ts", "t1").rows()
+        train = group.filter(pl.col("role") == "train").select("ts", "t1").rows()
+        tested = {ts for ts, _ in test}
+        blocks, current = [], []
+        for stamp in grid:
+            if stamp in tested:
+                current.append(stamp)
+            elif current:
+                blocks.append(current)
+                current = []
+        if current:
+            blocks.append(current)
+        for block in blocks:
+            start = block[0]
+            end = max(t1 for ts, t1 in test if block[0] <= ts <= block[-1])
+            for ts, t1 in train:
+                if ts <= end and t1 >= start:
+                    errors.append((fold, "purge", ts, end))
+                steps_after = sum(1 for stamp in grid if end < stamp <= ts)
+                if ts > end and steps_after <= bars:
+                    errors.append((fold, "embargo", ts, end))
+    return errors
 
 
-@settings(max_examples=25, deadline=None)
-@given(spans, st.integers(2, 6))
-def test_property_purged_kfold(case, n_folds):
-    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
-    folds, audit = purged_kfold(samples, n_folds=n_folds, embargo_pct=case["embargo"])
-    assert no_train_span_overlaps_a_test_span(folds, samples)
-    assert check_embargo(folds, samples, case["embargo"])
-    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+def count_tests(folds: pl.DataFrame) -> pl.DataFrame:
+    return folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+
+
+EMBARGO = st.sampled_from([0.0, 0.02, 0.05, 0.15])
+
+
+@settings(max_examples=200, deadline=None)
+@given(panels(), st.integers(2, 6), EMBARGO)
+def test_property_purged_kfold(samples, n_folds, embargo):
+    assume(samples["ts"].n_unique() >= n_folds)
+    folds, _ = purged_kfold(samples, n_folds=n_folds, embargo_pct=embargo)
+    assert brute_force_purge_and_embargo(folds, samples, embargo) == []
+    tested = count_tests(folds)
     assert tested.height == samples.height and (tested["len"] == 1).all()
-    assert audit_folds(folds, samples, embargo_pct=case["embargo"]) == []
+    assert audit_folds(folds, samples, embargo_pct=embargo) == []
 
 
-@settings(max_examples=20, deadline=None)
-@given(spans, st.integers(3, 6), st.sampled_from([None, 1, 2]))
-def test_property_walk_forward(case, n_folds, history):
-    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
-    folds, audit = walk_forward(samples, n_folds=n_folds, embargo_pct=case["embargo"], train_groups=history)
-    assert no_train_span_overlaps_a_test_span(folds, samples)
-    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
+@settings(max_examples=200, deadline=None)
+@given(panels(), st.integers(3, 6), st.sampled_from([None, 1, 2]), EMBARGO)
+def test_property_walk_forward(samples, n_folds, history, embargo):
+    assume(samples["ts"].n_unique() >= n_folds)
+    folds, audit = walk_forward(samples, n_folds=n_folds, embargo_pct=embargo, train_groups=history)
+    assert brute_force_purge_and_embargo(folds, samples, embargo) == []
+    for (_fold,), group in folds.group_by("fold"):  # never a training sample after the test block
+        assert group.filter(pl.col("role") == "train")["ts"].max() is None or (
+            group.filter(pl.col("role") == "train")["ts"].max() < group.filter(pl.col("role") == "test")["ts"].min()
+        )
+    tested = count_tests(folds)
     assert (tested["len"] == 1).all()
     assert tested.height == samples.filter(pl.col("ts") >= audit["test_start"].min()).height
-    assert audit_folds(folds, samples, embargo_pct=case["embargo"], method="walk_forward") == []
+    assert audit_folds(folds, samples, embargo_pct=embargo, method="walk_forward") == []
 
 
-@settings(max_examples=15, deadline=None)
-@given(spans, st.integers(3, 6), st.integers(1, 3))
-def test_property_cpcv(case, n_groups, k):
+@settings(max_examples=200, deadline=None)
+@given(panels(), st.integers(3, 6), st.integers(1, 3), EMBARGO)
+def test_property_cpcv(samples, n_groups, k, embargo):
     k = min(k, n_groups - 1)
-    samples = panel_samples(case["n_days"], case["symbols"], case["horizons"])
-    folds, audit = combinatorial_purged(samples, n_groups=n_groups, n_test_groups=k, embargo_pct=case["embargo"])
+    assume(samples["ts"].n_unique() >= n_groups)
+    folds, audit = combinatorial_purged(samples, n_groups=n_groups, n_test_groups=k, embargo_pct=embargo)
     assert audit.height == comb(n_groups, k)
-    assert no_train_span_overlaps_a_test_span(folds, samples)
-    tested = folds.filter(pl.col("role") == "test").group_by("symbol", "ts").len()
-    assert tested.height == samples.height and (tested["len"] == comb(n_groups - 1, k - 1)).all()
-    problems = audit_folds(
-        folds, samples, embargo_pct=case["embargo"], method="cpcv", times_tested=comb(n_groups - 1, k - 1)
-    )
-    assert problems == []
+    # Several test blocks per split: the embargo after every block, not only the last, is checked.
+    assert brute_force_purge_and_embargo(folds, samples, embargo) == []
+    tested = count_tests(folds)
+    times = comb(n_groups - 1, k - 1)
+    assert tested.height == samples.height and (tested["len"] == times).all()
+    paths = backtest_paths(folds.filter(pl.col("role") == "test").select("target", "fold", "symbol", "ts"), folds)
+    per_path = paths.group_by("path").agg(pl.struct("symbol", "ts").n_unique().alias("unique"), pl.len())
+    assert per_path.height == times and (per_path["unique"] == samples.height).all()
+    assert (per_path["len"] == samples.height).all()
+    assert audit_folds(folds, samples, embargo_pct=embargo, method="cpcv", times_tested=times) == []
+
+
+def test_brute_force_check_catches_a_missing_embargo_after_an_inner_cpcv_block():
+    """The property tests' checker is itself tested: CPCV folds built with no embargo fail it
+    when held to one, after a test block that is not the split's last one too."""
+    samples = panel_samples(60, 2, [1])
+    folds, _ = combinatorial_purged(samples, n_groups=5, n_test_groups=2, embargo_pct=0.0)
+    tested = folds.filter((pl.col("fold") == 1) & (pl.col("role") == "test"))["ts"].unique().sort()  # groups 0, 2
+    second_block = tested.filter(tested.diff().dt.total_days() > 1)[0]
+    errors = brute_force_purge_and_embargo(folds, samples, 0.1)
+    assert any(fold == 1 and kind == "embargo" and end < second_block for fold, kind, _, end in errors)
+    assert any(kind == "purge" for _, kind, _, _ in brute_force_purge_and_embargo(naive_folds(samples, 4), samples, 0))

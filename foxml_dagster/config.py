@@ -112,7 +112,7 @@ class DataConfig(Settings):
     @field_validator("symbols")
     @classmethod
     def _symbols_can_be_partitions(cls, symbols: list[str]) -> list[str]:
-        stripped = [symbol.strip() for symbol in symbols]
+        stripped = list(dict.fromkeys(symbol.strip() for symbol in symbols))  # "AAPL " is AAPL, once
         problems = [problem for problem in map(symbol_problem, stripped) if problem]
         if problems:
             raise ValueError("; ".join(problems))

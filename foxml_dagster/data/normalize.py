@@ -120,6 +120,12 @@ def check_timestamp_format(fmt: str) -> None:
         )
 
 
+def _text(column: str) -> pl.Expr:
+    """A raw text value without surrounding spaces, null when nothing is left (an expression, not
+    a stored column: normalize's memory budget is per raw row)."""
+    return pl.col(column).str.strip_chars().replace("", None)
+
+
 def _parse_timestamps(text: pl.Expr, fmt: str | None) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(aware UTC timestamp, naive local timestamp, whether the text is a date without a time)."""
     if fmt is not None:
@@ -137,7 +143,7 @@ def _parse_timestamps(text: pl.Expr, fmt: str | None) -> tuple[pl.Expr, pl.Expr,
 def _with_timestamps(raw: pl.DataFrame, timezone: str | None, fmt: str | None) -> pl.DataFrame:
     """Adds `_ts` (UTC, null when it cannot be known), `_naive`, and `_ts_rule` for local times the
     clocks showed twice or never (module docstring)."""
-    aware, naive, date_only = _parse_timestamps(pl.col("_text_ts"), fmt)
+    aware, naive, date_only = _parse_timestamps(_text("ts"), fmt)
     frame = raw.with_columns(aware.alias("_aware"), naive.alias("_local"), date_only.alias("_date_only"))
     zone = timezone or "UTC"
     local = pl.col("_local")
@@ -189,14 +195,13 @@ def normalize_bars(
     sessions = sessions or SessionsConfig()
     plausibility = plausibility or PlausibilityConfig()
     numbers = [*BAR_VALUE_COLUMNS, *ADJUSTMENT_COLUMNS]
-    text = [pl.col(c).str.strip_chars().replace("", None).alias(f"_text_{c}") for c in ["ts", *numbers]]
-    parsed = raw.with_columns(pl.col("symbol").str.strip_chars(), *text)
+    parsed = raw.with_columns(pl.col("symbol").str.strip_chars())
     parsed = parsed.with_columns(
-        *(pl.col(f"_text_{c}").cast(pl.Float64, strict=False).alias(f"_{c}") for c in numbers),
+        *(_text(c).cast(pl.Float64, strict=False).alias(f"_{c}") for c in numbers),
         # Per symbol (module docstring): a batch of symbols cannot change how one is adjusted.
-        (pl.lit(adjust_prices) & pl.col("_text_adj_close").is_not_null().any().over("symbol")).alias("_use_adj"),
+        (pl.lit(adjust_prices) & _text("adj_close").is_not_null().any().over("symbol")).alias("_use_adj"),
     )
-    has_actions = (pl.col("_text_split_ratio").is_not_null() | pl.col("_text_dividend").is_not_null()).any()
+    has_actions = (_text("split_ratio").is_not_null() | _text("dividend").is_not_null()).any()
     parsed = parsed.with_columns(
         (pl.lit(adjust_prices) & ~pl.col("_use_adj") & has_actions.over("symbol")).alias("_use_actions")
     )
@@ -219,7 +224,9 @@ def normalize_bars(
         in_window &= pl.col("_ts").dt.date() <= end
     outside = checked.filter(pl.col("_ts").is_not_null() & ~in_window).height
     checked = checked.filter(pl.col("_ts").is_null() | in_window)
-    checked, realigned = _align_to_sessions(checked, sessions, date_zone=timezone or "UTC")
+    checked, realigned = _align_to_sessions(
+        checked, sessions, date_zone=timezone or "UTC", ts_column=names.column("ts")
+    )
 
     winners, superseded = _deduplicated(checked.filter(pl.col("rule").is_null()))
     rejected = [checked.filter(pl.col("rule").is_not_null()), superseded]
@@ -262,7 +269,7 @@ class _Names:
         """`column 'Close' (close): 'abc' is not a finite number`, or `... is empty`."""
         value = pl.col(canonical)
         return (
-            pl.when(pl.col(f"_text_{canonical}").is_null())
+            pl.when(_text(canonical).is_null())
             .then(pl.lit(f"{self.column(canonical)} is empty"))
             .otherwise(pl.format(f"{self.column(canonical)}: '{{}}' {problem}", value))
         )
@@ -301,17 +308,13 @@ def _first_broken_rule(names: _Names) -> tuple[pl.Expr, pl.Expr]:
         if bound is not None
     ]
     split, dividend = pl.col("_split_ratio"), pl.col("_dividend")
-    bad_split = (
-        use_actions & pl.col("_text_split_ratio").is_not_null() & (split.is_null() | ~split.is_finite() | (split <= 0))
-    )
+    bad_split = use_actions & _text("split_ratio").is_not_null() & (split.is_null() | ~split.is_finite() | (split <= 0))
     bad_dividend = (
-        use_actions
-        & pl.col("_text_dividend").is_not_null()
-        & (dividend.is_null() | ~dividend.is_finite() | (dividend < 0))
+        use_actions & _text("dividend").is_not_null() & (dividend.is_null() | ~dividend.is_finite() | (dividend < 0))
     )
     adj_missing = names.found("adj_close", "is not a finite number")
     adj_detail = (
-        pl.when(pl.col("_text_adj_close").is_null())
+        pl.when(_text("adj_close").is_null())
         .then(
             adj_missing
             + pl.lit(" while other rows of this symbol have one; fill it in or set data.adjust_prices: false")
@@ -321,7 +324,7 @@ def _first_broken_rule(names: _Names) -> tuple[pl.Expr, pl.Expr]:
     ohlc = pl.format(
         "open {}, high {}, low {}, close {}: the high is below the open, close or low, or the low above the open "
         "or close",
-        *(pl.col(f"_text_{c}") for c in PRICE_COLUMNS),
+        *(_text(c) for c in PRICE_COLUMNS),
     )
     rules: list[tuple[str, list[tuple[pl.Expr, pl.Expr]]]] = [
         (
@@ -414,7 +417,9 @@ def _deduplicated(good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return winners, superseded
 
 
-def _align_to_sessions(checked: pl.DataFrame, sessions: SessionsConfig, date_zone: str) -> tuple[pl.DataFrame, int]:
+def _align_to_sessions(
+    checked: pl.DataFrame, sessions: SessionsConfig, date_zone: str, ts_column: str = "column 'ts'"
+) -> tuple[pl.DataFrame, int]:
     """Quarantine bars outside the calendar's sessions; move the others onto the bar grid."""
     if sessions.calendar is None:
         return checked, 0
@@ -425,7 +430,13 @@ def _align_to_sessions(checked: pl.DataFrame, sessions: SessionsConfig, date_zon
     checked = checked.with_columns(
         pl.when(outside).then(pl.lit("outside_session")).otherwise("rule").alias("rule"),
         pl.when(outside)
-        .then(pl.format("no {} session at {}", pl.lit(sessions.calendar), pl.col("_ts")))
+        .then(
+            pl.format(
+                f"{ts_column}: '{{}}' is {{}} UTC, when {sessions.calendar} has no session",
+                "ts",
+                pl.col("_ts").dt.strftime("%Y-%m-%d %H:%M"),
+            )
+        )
         .otherwise("detail")
         .alias("detail"),
     )

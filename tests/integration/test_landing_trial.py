@@ -107,6 +107,13 @@ def test_a_mixed_landing_folder_ingests_every_good_file_and_accounts_for_every_f
     checks = checks_of(result)
     assert checks["raw_contract"].passed and checks["bars_contract"].passed
     assert not checks["every_file_read"].passed  # a warning: the run goes on
+    raw_meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path == ["raw_bars"]
+    )
+    assert (raw_meta["files_read"].value, raw_meta["files_not_fully_read"].value) == (len(GOOD) - 1, len(BAD) + 1)
+    assert raw_meta["rows_not_read"].value == 3 + 2 + 2 + 1 + 2  # SPACE LATIN RAGGED NOVOL, panel's . and A|B
 
     catalog = home / "catalog.duckdb"
     report = query_catalog(catalog, "SELECT * FROM landing_report ORDER BY file")

@@ -198,7 +198,7 @@ def test_accepted_symbols_are_each_one_file_in_one_folder(tmp_path, symbol):
 
 
 def test_configured_symbols_are_stripped_and_checked_at_load():
-    assert DataConfig(symbols=[" AAPL ", "BRK.B"]).symbols == ["AAPL", "BRK.B"]
+    assert DataConfig(symbols=[" AAPL ", "BRK.B", "AAPL"]).symbols == ["AAPL", "BRK.B"]
     with pytest.raises(ValueError, match=r"symbol 'A\|B' contains '\|', which a partition key cannot hold"):
         DataConfig(symbols=["A|B"])
     with pytest.raises(ValueError, match=r"symbol '\.\.' cannot name a partition file"):

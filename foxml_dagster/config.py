@@ -105,7 +105,7 @@ class DataConfig(Settings):
     @field_validator("delimiter")
     @classmethod
     def _one_character(cls, delimiter: str | None) -> str | None:
-        if delimiter is not None and (len(delimiter) != 1 or delimiter in "\r\n\""):
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in '\r\n"'):
             raise ValueError(f"{delimiter!r} is not one field-separating character; use ',', ';', '|' or \"\\t\"")
         return delimiter
 

@@ -28,9 +28,11 @@ def volume_spikes(bars: pl.DataFrame, factor: float, window: int = SPIKE_WINDOW)
             "ts",
             "volume",
             pl.coalesce(trailing, leading).over("symbol").alias("reference_median"),
-            pl.when(trailing.is_not_null()).then(pl.lit("trailing")).otherwise(pl.lit("leading")).over("symbol").alias(
-                "reference"
-            ),
+            pl.when(trailing.is_not_null())
+            .then(pl.lit("trailing"))
+            .otherwise(pl.lit("leading"))
+            .over("symbol")
+            .alias("reference"),
         )
         .filter(pl.col("reference_median") > 0)
         .with_columns((pl.col("volume") / pl.col("reference_median")).alias("ratio"))

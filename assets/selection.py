@@ -41,14 +41,16 @@ def leakage_report(
     cfg = experiment.config
     sel = cfg.selection
     names = feature_columns(training_frame)
+    specs = feature_set(cfg.features.set)
+    bounds = {spec.name: spec.bounds for spec in specs if spec.bounds is not None}
     rows = [
-        *leakage.feature_lookahead_rows(bars, feature_set(cfg.features.set), seed=cfg.training.seed),
+        *leakage.feature_lookahead_rows(bars, specs, seed=cfg.training.seed),
         *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr),
         *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc),
         *leakage.importance_dominance_rows(
             training_frame, names, max_share=sel.max_importance_share, seed=cfg.training.seed
         ),
-        *leakage.preprocessing_rows(training_frame, names),
+        *leakage.preprocessing_rows(training_frame, names, bounds=bounds),
         *leakage.label_lookahead_rows(bars, lambda b: make_labels(b, cfg.labels), seed=cfg.training.seed),
         *leakage.label_span_rows(training_frame),
         *leakage.fold_audit_rows(folds, training_frame, cfg.splits),

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
-from foxml_dagster.splits import audit_with, cpcv_counts, make_folds
+from foxml_dagster.splits import audit_with, cpcv_counts, make_folds, weak_split_warnings
 from resources.home import Experiment
 
 
@@ -30,6 +30,13 @@ from resources.home import Experiment
             description="no training span overlaps a test window; embargo holds; every sample "
             "tested the right number of times for the method",
         ),
+        dg.AssetCheckSpec(
+            "split_warnings",
+            asset="folds",
+            blocking=False,
+            description="warns (never blocks) when the folds are sound but weak: no embargo, labels "
+            "longer than a fold, heavy purging, or too few non-overlapping outcomes per target",
+        ),
     ],
 )
 def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame):
@@ -37,6 +44,7 @@ def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_fr
     samples = training_frame.select("target", "symbol", "ts", "t1")
     fold_rows, audit = make_folds(samples, cfg)
     problems = audit_with(fold_rows, samples, cfg)
+    weak = weak_split_warnings(samples, audit, cfg)
     meta = {"method": cfg.method, "n_groups": cfg.n_folds, "embargo_pct": cfg.embargo_pct}
     meta["n_splits"] = int(fold_rows["fold"].n_unique())
     if cfg.method == "cpcv":
@@ -51,4 +59,11 @@ def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_fr
             "problems": dg.MetadataValue.md("\n".join(f"- {p.kind}: {p}" for p in problems) or "none"),
             "audit": markdown_table(audit),
         },
+    )
+    yield dg.AssetCheckResult(
+        check_name="split_warnings",
+        asset_key="folds",
+        passed=not weak,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"warnings": dg.MetadataValue.md("\n".join(f"- {w}" for w in weak) or "none")},
     )

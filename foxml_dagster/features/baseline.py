@@ -90,6 +90,7 @@ register_feature(
         warmup=14,
         params={"timeperiod": 14},
         description="Wilder's relative strength index over 14 bars, scaled to [0, 1]",
+        bounds=(0.0, 1.0),
     ),
     sets=MINIMAL,
 )

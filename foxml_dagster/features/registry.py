@@ -60,6 +60,10 @@ class FeatureSpec:
     warmup: int
     description: str
     params: dict[str, int | float] = field(default_factory=dict)
+    #: The range the definition confines the value to (RSI: (0, 1)), if any. A bounded feature
+    #: can touch both ends of its range on any sample, which the leakage audit must not take
+    #: for a whole-sample min-max scaler.
+    bounds: tuple[float, float] | None = None
 
 
 _REGISTRY: dict[str, FeatureSpec] = {}

@@ -12,9 +12,11 @@ from foxml_dagster.settings import Settings
 
 class TripleBarrierConfig(Settings):
     horizon: int = Field(10, ge=1)  # vertical barrier in bars (also scales the widths by sqrt)
-    horizon_time: timedelta | None = None  # vertical barrier in time instead, e.g. "P14D"
+    # Vertical barrier in time instead, e.g. "P14D"; the widths then scale by the sqrt of the
+    # bars that span held just before each row (labels.make.horizon_bars), not by `horizon`.
+    horizon_time: timedelta | None = None
     vol_window: int = Field(20, ge=2)
-    profit_taking: float = Field(1.5, gt=0)  # width = profit_taking * sigma * sqrt(horizon)
+    profit_taking: float = Field(1.5, gt=0)  # width = profit_taking * sigma * sqrt(horizon in bars)
     stop_loss: float = Field(1.5, gt=0)
     touch: Literal["close", "high_low"] = "close"  # high_low: intrabar touches, stop wins ties
     side: Literal["none", "momentum"] = "none"  # momentum: meta-labels for a trend-following side

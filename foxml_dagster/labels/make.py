@@ -98,9 +98,34 @@ def vertical_index(panel: Panel, cfg: TripleBarrierConfig) -> np.ndarray:
     return out
 
 
+def horizon_bars(panel: Panel, cfg: TripleBarrierConfig) -> np.ndarray:
+    """Bars the vertical barrier spans, per row: the sqrt-of-time scale of the barrier widths.
+
+    With `horizon` it is that many bars. With `horizon_time` it is the number of bars the same
+    length of time held just before the row, (ts - horizon_time, ts]: causal, and it follows the
+    calendar (10 bars for 14 days of weekday bars, 78 for a day of 5-minute session bars), where
+    `horizon` (10 by default) would say nothing about the window. Rows with less than one full
+    horizon of history get NaN, so no label, like the volatility's warm-up.
+    """
+    n = len(panel.close)
+    if cfg.horizon_time is None:
+        return np.full(n, float(cfg.horizon))
+    ts = panel.bars["ts"].dt.epoch("us").to_numpy()
+    span = int(cfg.horizon_time.total_seconds() * 1_000_000)
+    out = np.full(n, np.nan)
+    for a, b in zip(panel.offsets[:-1], panel.offsets[1:], strict=True):
+        if b == a:
+            continue
+        stamps = ts[a:b]
+        first_inside = np.searchsorted(stamps, stamps - span, side="right")
+        count = np.arange(b - a) - first_inside + 1
+        out[a:b] = np.where(stamps - span >= stamps[0], count, np.nan)
+    return out
+
+
 def triple_barrier_labels(panel: Panel, cfg: LabelsConfig, *, side: np.ndarray | None = None) -> pl.DataFrame:
     tb = cfg.triple_barrier
-    scale = panel.vol * np.sqrt(tb.horizon)
+    scale = panel.vol * np.sqrt(horizon_bars(panel, tb))
     if side is None and tb.side == "momentum":
         side = momentum_side(panel, tb.side_lookback)
     intrabar = {}

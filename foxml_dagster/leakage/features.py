@@ -9,12 +9,15 @@
 - `preprocessing_outside_fold`: the column bears the fingerprint of a scaler fitted on the whole
   sample (mean exactly 0 and std exactly 1, min 0 and max 1, or uniform full-sample ranks),
   globally or per symbol. Fitted inside each training fold, those identities cannot hold on the
-  whole frame, so a match means the test rows were part of the fit.
+  whole frame, so a match means the test rows were part of the fit. A feature whose definition
+  bounds it to [0, 1] (RSI, Donchian position, rolling rank: `FeatureSpec.bounds`) touches both
+  ends on any long enough sample by itself, so min 0 and max 1 is no fingerprint for it; a
+  min-max scaler on such a feature would be the identity, and leak nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -124,13 +127,21 @@ def importance_dominance_rows(
     return rows
 
 
-def preprocessing_rows(frame: pl.DataFrame, feature_columns: Sequence[str]) -> list[dict]:
+def preprocessing_rows(
+    frame: pl.DataFrame,
+    feature_columns: Sequence[str],
+    *,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> list[dict]:
+    """One row per feature; `bounds`: the declared range of bounded features (by name)."""
+    bounds = bounds or {}
     samples = frame.unique(subset=["symbol", "ts"]).sort("symbol", "ts")
     rows = []
     for name in feature_columns:
+        unit = bounds.get(name) == (0.0, 1.0)
         scopes = [("whole sample", samples[name].to_numpy())]
         scopes += [(f"symbol {s}", g[name].to_numpy()) for (s,), g in samples.group_by("symbol", maintain_order=True)]
-        found = next(((where, kind) for where, x in scopes if (kind := _fingerprint(x))), None)
+        found = next(((where, kind) for where, x in scopes if (kind := _fingerprint(x, unit_bounded=unit))), None)
         rows.append(
             row(
                 "preprocessing_outside_fold",
@@ -147,14 +158,14 @@ def preprocessing_rows(frame: pl.DataFrame, feature_columns: Sequence[str]) -> l
     return rows
 
 
-def _fingerprint(x: np.ndarray) -> str | None:
+def _fingerprint(x: np.ndarray, *, unit_bounded: bool = False) -> str | None:
     x = x[np.isfinite(x)]
     if len(x) < 20 or x.std() == 0:
         return None
     tol = FINGERPRINT_TOL
     if abs(x.mean()) < tol and (abs(x.std() - 1) < tol or abs(x.std(ddof=1) - 1) < tol):
         return "mean 0 and std 1 exactly (z-score)"
-    if abs(x.min()) < tol and abs(x.max() - 1) < tol:
+    if not unit_bounded and abs(x.min()) < tol and abs(x.max() - 1) < tol:
         return "min 0 and max 1 exactly (min-max scaling)"
     ordered = np.sort(x)
     steps = np.diff(ordered)

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from foxml_dagster.settings import Settings
 from foxml_dagster.splits.audit import FoldProblem, audit_folds, expected_test_count
 from foxml_dagster.splits.core import FOLD_SCHEMA, FoldSpec, build_folds
+from foxml_dagster.splits.diagnostics import SplitWarning, independent_outcomes, split_warnings
 from foxml_dagster.splits.methods import (
     backtest_paths,
     combinatorial_purged,
@@ -29,6 +30,7 @@ __all__ = [
     "FOLD_SCHEMA",
     "FoldProblem",
     "FoldSpec",
+    "SplitWarning",
     "SplitsConfig",
     "audit_folds",
     "audit_with",
@@ -36,9 +38,12 @@ __all__ = [
     "build_folds",
     "combinatorial_purged",
     "cpcv_counts",
+    "independent_outcomes",
     "make_folds",
     "purged_kfold",
+    "split_warnings",
     "walk_forward",
+    "weak_split_warnings",
 ]
 
 
@@ -49,6 +54,10 @@ class SplitsConfig(Settings):
     window: Literal["expanding", "sliding"] = "expanding"  # walk-forward training window
     train_groups: int | None = Field(None, ge=1)  # sliding: groups of history per fold
     n_test_groups: int = Field(2, ge=1)  # CPCV's k
+    # Warnings (non-blocking check split_warnings): purging beyond this share of a fold's
+    # candidate training rows, and targets with fewer non-overlapping outcomes than this.
+    max_purged_share: float = Field(0.2, gt=0, le=1)
+    min_independent_outcomes: int = Field(100, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitsConfig:
@@ -78,3 +87,15 @@ def make_folds(samples: pl.DataFrame, cfg: SplitsConfig) -> tuple[pl.DataFrame, 
 def audit_with(folds: pl.DataFrame, samples: pl.DataFrame, cfg: SplitsConfig) -> list[FoldProblem]:
     """`audit_folds` with the method, embargo and expected test count of a config."""
     return audit_folds(folds, samples, embargo_pct=cfg.embargo_pct, method=cfg.method, times_tested=cfg.times_tested)
+
+
+def weak_split_warnings(samples: pl.DataFrame, audit: pl.DataFrame, cfg: SplitsConfig) -> list[SplitWarning]:
+    """`split_warnings` with the thresholds of a config."""
+    return split_warnings(
+        samples,
+        audit,
+        n_folds=cfg.n_folds,
+        embargo_pct=cfg.embargo_pct,
+        max_purged_share=cfg.max_purged_share,
+        min_independent_outcomes=cfg.min_independent_outcomes,
+    )

@@ -69,7 +69,8 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     blocking = {"raw_contract", "bars_contract", "folds_purged_and_embargoed", "no_leakage"}
     assert {name: checks[name] for name in blocking} == dict.fromkeys(blocking, True)
-    assert set(checks) == blocking | {"volume_spikes"}
+    assert set(checks) == blocking | {"volume_spikes", "split_warnings"}
+    assert checks["split_warnings"]  # the small experiment's folds are not weak
 
     catalog = home / "catalog.duckdb"
     for name in EVERY_ASSET - {"bars_quarantine"}:
@@ -220,3 +221,19 @@ def _the_tearsheet_describes_the_traded_series(catalog, home) -> None:
     for name in ("equity", "drawdown", "rolling", "monthly", "exposure", "models", "features"):
         assert (home / "reports" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert f"alt='{name}'" in page
+
+
+def test_the_standard_feature_set_trains_end_to_end_without_a_leakage_alarm(pipeline, small_experiment):
+    small_experiment.write_text(small_experiment.read_text() + "features: {set: standard}\n")
+    from foxml_dagster.definitions import build_definitions
+
+    defs = build_definitions()
+    result = run_full(defs, pipeline[1])
+    assert result.success
+    checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    assert checks["no_leakage"].passed, checks["no_leakage"].metadata["culprits"].value
+    catalog = pipeline[2] / "catalog.duckdb"
+    trained = query_catalog(catalog, "SELECT DISTINCT family FROM oof_predictions ORDER BY 1")["family"].to_list()
+    assert trained == ["lightgbm", "logistic"]
+    n_features = query_catalog(catalog, "SELECT count(*) AS n FROM selected_features")["n"][0]
+    assert n_features >= 150  # every standard feature went through selection (near-duplicates are rows too)

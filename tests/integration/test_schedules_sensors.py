@@ -171,7 +171,8 @@ def test_landing_sensor_adds_a_new_symbol_from_a_new_file(landing, home, instanc
     second = tick(instance, home, cursor=first.cursor)
     assert requested(second) == ["GOOG"]
     assert added(second) == ["GOOG"]
-    assert set(json.loads(second.cursor)) == {"AAPL.csv", "GOOG.csv"}
+    # notes.txt is read (a .txt landing file), found to hold no bars, reported once and remembered.
+    assert set(json.loads(second.cursor)) == {"AAPL.csv", "GOOG.csv", "notes.txt"}
     assert instance.get_dynamic_partitions(symbol_partitions.name) == ["AAPL", "GOOG"]
 
 

@@ -230,3 +230,22 @@ def test_fused_volatility_barrier_equals_the_two_step_version(make_bars):
     plain = native.triple_barrier(close, 2 * expected_vol, 2 * expected_vol, horizon=20)
     np.testing.assert_array_equal(fused.touch_index, plain.touch_index)
     np.testing.assert_array_equal(fused.barrier, plain.barrier)
+
+
+def test_a_time_horizon_scales_the_barriers_by_the_bars_it_spans(make_bars):
+    # Weekday bars: 14 days always hold 10 bars, so a 14-day vertical barrier is a 10-bar one, and
+    # its widths must scale by sqrt(10) whatever `horizon` (left at 3 here) says.
+    bars = make_bars(symbols=("AAA", "BBB"), n=700)
+    bars = bars.filter(pl.col("ts").dt.weekday() <= 5)
+    by_time = make_labels(
+        bars, LabelsConfig(triple_barrier={"horizon": 3, "horizon_time": timedelta(days=14)}, forward_returns=NO_FWD)
+    )
+    by_bars = make_labels(bars, LabelsConfig(triple_barrier={"horizon": 10}, forward_returns=NO_FWD))
+    joined = by_time.join(by_bars, on=["symbol", "ts"], suffix="_bars")
+    assert joined.height > 0.9 * by_time.height
+    assert joined["t1"].equals(joined["t1_bars"], check_names=False)
+    assert joined["label"].equals(joined["label_bars"], check_names=False)
+    # Rows without a full 14 days of history before them get no label (the scale is unknown).
+    first = bars.group_by("symbol").agg(pl.col("ts").min().alias("first"))
+    early = by_time.join(first, on="symbol").filter(pl.col("ts") < pl.col("first") + timedelta(days=14))
+    assert early.is_empty()

@@ -230,3 +230,83 @@ def test_a_cusum_threshold_from_whole_sample_volatility_is_caught(synthetic):
     assert failed(leakage.label_lookahead_rows(bars, whole_sample_events))["check_name"].to_list() == [
         "label_reads_future"
     ]
+
+
+# ------------------------------------------------------------------------ the standard set
+
+
+@pytest.fixture(scope="module")
+def standard(sample_bars):
+    """The 207-feature standard set on the five sample stocks, with the default labels."""
+    specs = feature_set("standard")
+    built = build_training_frame(compute_features(sample_bars, specs), make_labels(sample_bars, LabelsConfig()))
+    folds, _ = make_folds(built.frame.select("target", "symbol", "ts", "t1"), SPLITS)
+    bounds = {s.name: s.bounds for s in specs if s.bounds is not None}
+    return sample_bars, built.frame, built.feature_columns, folds, specs, bounds
+
+
+def standard_report(bars, frame, names, folds, specs, bounds):
+    return leakage.leakage_report(
+        [
+            *leakage.feature_lookahead_rows(bars, specs),
+            *leakage.target_copy_rows(frame, names, max_abs_corr=0.5),
+            *leakage.single_feature_score_rows(frame, names, max_auc=0.7),
+            *leakage.importance_dominance_rows(frame, names, max_share=0.6),
+            *leakage.preprocessing_rows(frame, names, bounds=bounds),
+            *leakage.label_span_rows(frame),
+            *leakage.fold_audit_rows(folds, frame, SPLITS),
+        ]
+    )
+
+
+def test_the_standard_set_raises_no_alarm_on_real_bars(standard):
+    bars, frame, names, folds, specs, bounds = standard
+    assert len(names) >= 200
+    assert failed(standard_report(bars, frame, names, folds, specs, bounds)).is_empty()
+
+
+def test_bounded_features_touching_both_ends_are_not_taken_for_a_scaler(standard):
+    _, frame, names, _, _, bounds = standard
+    # Without their declared bounds, Donchian positions, rolling ranks, Aroon and MFI span exactly
+    # [0, 1] on real bars and would read as a whole-sample min-max scaler.
+    undeclared = set(failed(leakage.preprocessing_rows(frame, names))["subject"])
+    assert {"donchian_pos_20", "rank_close_20", "aroon_up_14", "close_location_1"} <= undeclared
+    assert undeclared <= {name for name, b in bounds.items() if b == (0.0, 1.0)}
+    assert failed(leakage.preprocessing_rows(frame, names, bounds=bounds)).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("feature", "scaler"),
+    [
+        ("rsi_14", lambda c: (c - c.mean()) / c.std()),  # a bounded feature, z-scored on the whole sample
+        ("ret_log_5", lambda c: (c - c.min()) / (c.max() - c.min())),  # an unbounded one, min-max scaled
+        ("donchian_pos_20", lambda c: ((c - c.mean()) / c.std()).over("symbol")),
+    ],
+)
+def test_a_whole_sample_scaler_on_a_standard_feature_is_still_caught(standard, feature, scaler):
+    _, frame, names, _, _, bounds = standard
+    one = frame.filter(pl.col("target") == frame["target"][0])
+    scaled = one.with_columns(scaler(pl.col(feature)).alias(feature))
+    assert failed(leakage.preprocessing_rows(scaled, names, bounds=bounds))["subject"].to_list() == [feature]
+
+
+def test_planted_leaks_among_the_standard_set_are_caught_and_named(standard):
+    bars, frame, names, folds, specs, bounds = standard
+    peek = FeatureSpec("peek_next_close", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "leak")
+    noise = np.random.default_rng(8).normal(0, 0.002, frame.height)
+    planted = frame.with_columns((pl.col("ret") + noise).alias("label_copy"))
+    report = standard_report(bars, planted, [*names, "label_copy"], folds, [*specs, peek], bounds)
+    culprits = {(r["check_name"], r["subject"].split(" ")[0]) for r in failed(report).iter_rows(named=True)}
+    assert ("feature_reads_future", "peek_next_close") in culprits
+    assert ("feature_copies_target", "label_copy") in culprits
+    assert {name for _, name in culprits} == {"peek_next_close", "label_copy"}
+
+
+def test_declared_bounds_hold_on_real_bars(standard):
+    bars, *_ = standard
+    specs = [s for s in feature_set("standard") if s.bounds is not None]
+    values = compute_features(bars, specs)
+    for spec in specs:
+        column = values[spec.name].drop_nulls().drop_nans()
+        low, high = spec.bounds
+        assert column.min() >= low - 1e-12 and column.max() <= high + 1e-12, spec.name

@@ -16,10 +16,28 @@ HLC = ("high", "low", "close")
 HLCV = ("high", "low", "close", "volume")
 
 
-def feature(name, compute: Callable[[Panel], np.ndarray], inputs, warmup, description, sets=STANDARD, **params):
+UNIT = (0.0, 1.0)  # bounds of an oscillator or position scaled to [0, 1]
+
+
+def feature(
+    name,
+    compute: Callable[[Panel], np.ndarray],
+    inputs,
+    warmup,
+    description,
+    sets=STANDARD,
+    bounds: tuple[float, float] | None = None,
+    **params,
+):
     register_feature(
         FeatureSpec(
-            name=name, compute=compute, inputs=tuple(inputs), warmup=warmup, params=params, description=description
+            name=name,
+            compute=compute,
+            inputs=tuple(inputs),
+            warmup=warmup,
+            params=params,
+            description=description,
+            bounds=bounds,
         ),
         sets=sets,
     )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from foxml_dagster import native
-from foxml_dagster.features.library._common import HLC, HLCV, MINIMAL, STANDARD, _ratio, feature
+from foxml_dagster.features.library._common import HLC, HLCV, MINIMAL, STANDARD, UNIT, _ratio, feature
 
 # --- oscillators -----------------------------------------------------------------------------
 for n in (2, 5, 7, 21, 28):
@@ -14,6 +14,7 @@ for n in (2, 5, 7, 21, 28):
         ["close"],
         n,
         f"Wilder RSI over {n} bars, in [0, 1]",
+        bounds=UNIT,
         timeperiod=n,
     )
 for n in (5, 14, 21):
@@ -23,6 +24,7 @@ for n in (5, 14, 21):
         HLC,
         n + 1,
         f"slow stochastic %K ({n}, 3), in [0, 1]",
+        bounds=UNIT,
         fastk_period=n,
     )
     feature(
@@ -31,6 +33,7 @@ for n in (5, 14, 21):
         HLC,
         n + 3,
         f"slow stochastic %D ({n}, 3, 3), in [0, 1]",
+        bounds=UNIT,
         fastk_period=n,
     )
 for n in (7, 14, 28):
@@ -40,6 +43,7 @@ for n in (7, 14, 28):
         HLC,
         n - 1,
         f"Williams %R over {n} bars, in [-1, 0]",
+        bounds=(-1.0, 0.0),
         timeperiod=n,
     )
     feature(
@@ -48,6 +52,7 @@ for n in (7, 14, 28):
         HLCV,
         n,
         f"money flow index over {n} bars, in [0, 1]",
+        bounds=UNIT,
         timeperiod=n,
     )
 for n in (14, 20, 40):
@@ -83,6 +88,7 @@ feature(
     HLC,
     28,
     "ultimate oscillator (7, 14, 28), in [0, 1]",
+    bounds=UNIT,
 )
 
 for fast, slow, sig in ((12, 26, 9), (5, 35, 5)):
@@ -110,6 +116,7 @@ for n in (7, 14, 28):
             HLC,
             warm,
             f"{part.upper().replace('_', ' ')} over {n} bars, in [0, 1]",
+            bounds=UNIT,
             timeperiod=n,
         )
 for n in (14, 25):
@@ -119,6 +126,7 @@ for n in (14, 25):
         ["high", "low"],
         n,
         f"Aroon up over {n} bars, in [0, 1]",
+        bounds=UNIT,
         timeperiod=n,
     )
     feature(
@@ -127,6 +135,7 @@ for n in (14, 25):
         ["high", "low"],
         n,
         f"Aroon down over {n} bars, in [0, 1]",
+        bounds=UNIT,
         timeperiod=n,
     )
     feature(
@@ -135,5 +144,6 @@ for n in (14, 25):
         ["high", "low"],
         n,
         f"Aroon oscillator over {n} bars, in [-1, 1]",
+        bounds=(-1.0, 1.0),
         timeperiod=n,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from foxml_dagster import native
-from foxml_dagster.features.library._common import HLC, MINIMAL, OHLC, STANDARD, _ratio, feature, log_return
+from foxml_dagster.features.library._common import HLC, MINIMAL, OHLC, STANDARD, UNIT, _ratio, feature, log_return
 from foxml_dagster.features.panel import Panel
 
 # --- volatility and range --------------------------------------------------------------------
@@ -74,6 +74,7 @@ for n in (10, 20, 55, 100):
         HLC,
         n - 1,
         f"close's position between the {n}-bar lowest low (0) and highest high (1)",
+        bounds=UNIT,
         timeperiod=n,
     )
     feature(
@@ -146,6 +147,7 @@ for n in (20, 60, 120, 250):
         ["close"],
         n - 1,
         f"bars since the {n}-bar highest close, as a fraction of the window",
+        bounds=UNIT,
         timeperiod=n,
     )
     feature(
@@ -154,6 +156,7 @@ for n in (20, 60, 120, 250):
         ["close"],
         n - 1,
         f"bars since the {n}-bar lowest close, as a fraction of the window",
+        bounds=UNIT,
         timeperiod=n,
     )
 for n in (20, 60, 250):
@@ -163,6 +166,7 @@ for n in (20, 60, 250):
         ["close"],
         n - 1,
         f"percentile rank of the close within its last {n} closes",
+        bounds=UNIT,
         timeperiod=n,
     )
 for n in (20, 60):

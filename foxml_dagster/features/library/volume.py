@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from foxml_dagster import native
-from foxml_dagster.features.library._common import HLC, HLCV, OHLC, _ratio, feature, log_return
+from foxml_dagster.features.library._common import HLC, HLCV, OHLC, UNIT, _ratio, feature, log_return
 from foxml_dagster.features.panel import Panel
 
 # --- co-movement -----------------------------------------------------------------------------
@@ -158,6 +158,7 @@ feature(
     HLC,
     0,
     "where the close sits in the bar's range: 0 at the low, 1 at the high",
+    bounds=UNIT,
 )
 for n in (5, 20):
     feature(

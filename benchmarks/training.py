@@ -106,14 +106,17 @@ def fan_out_child(mode: str, n_bars: int, repeats: int, out: Path) -> None:
         timings["init_s"] = time.perf_counter() - started
     else:
         runner = InProcessRunner()
-    runs = []
+    runs, driver_cpu = [], []
     for _ in range(1 + repeats):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = train_out_of_fold(frame, folds, runner=runner, **kwargs)
         runs.append(time.perf_counter() - started)
+        driver_cpu.append(time.process_time() - started_cpu)
     timings |= {
         "cold_s": runs[0],
         "warm_s": min(runs[1:]),
+        "warm_driver_cpu_s": min(driver_cpu[1:]),  # this process's CPU: all fits for seq, none for ray
+        "folds": folds["fold"].n_unique(),
         "task_s": sum(m.fit_seconds for m in result.models),  # the last run's fits, summed
         "tasks": len(result.models),
         "rows": frame.filter(frame["target"] == "tb_h5").height,
@@ -139,6 +142,8 @@ def fan_out(n_bars: int, repeats: int) -> dict:
     seq, ray = sides["seq"], sides["ray"]
     return {
         "tasks": seq["tasks"],
+        "folds": seq["folds"],
+        "ray_driver_cpu_s": ray["warm_driver_cpu_s"],
         "rows": seq["rows"],
         "cores": seq["cores"],
         "seq_cold_s": seq["cold_s"],
@@ -155,6 +160,26 @@ def fan_out(n_bars: int, repeats: int) -> dict:
     }
 
 
+IMPORTS = {
+    "this package (foxml_dagster.training, models)": "import foxml_dagster.training, foxml_dagster.models",
+    "scikit-learn, LightGBM, XGBoost": "import sklearn.linear_model, sklearn.ensemble, lightgbm, xgboost",
+    "torch + Lightning": "import torch, lightning",
+}
+
+
+def import_seconds() -> dict[str, float]:
+    """Seconds to import what a Ray worker imports for its tasks, each group in a fresh
+    interpreter (the cold fan-out pays these once per worker)."""
+    import subprocess
+
+    out = {}
+    for name, statement in IMPORTS.items():
+        code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        out[name] = float(run.stdout.strip().splitlines()[-1])
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller inputs (CI smoke run)")
@@ -166,7 +191,9 @@ def main() -> int:
     if args.fan_out_child:
         fan_out_child(args.fan_out_child, args.bars, args.repeats, args.out)
         return 0
+    load_lgbm = os.getloadavg()[0]
     lgbm = lightgbm_overhead(20_000 if args.quick else 100_000, 3)
+    imports = import_seconds()
     load_before = os.getloadavg()[0]
     fan = fan_out(300 if args.quick else 5000, 1 if args.quick else 2)
     load_after = os.getloadavg()[0]
@@ -174,11 +201,13 @@ def main() -> int:
     # when something else on the machine is using the cores.
     effective = fan["cores"] * fan["seq_task_s"] / fan["ray_task_s"]
     ideal = min(fan["cores"], fan["tasks"])
+    cold_worse = fan["ray_cold_s"] > fan["seq_cold_s"]
     lines = [
         "# Training benchmarks",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}. Written by `benchmarks/training.py`.",
+        f"Python {platform.python_version()}. Written by `benchmarks/training.py`"
+        + (" --quick (smaller inputs: a smoke run, not a measurement to quote)." if args.quick else "."),
         "",
         "## LightGBM: platform path vs raw `lgb.train` (same matrix, params, 200 rounds, 1 thread)",
         "",
@@ -187,12 +216,14 @@ def main() -> int:
         f"| {lgbm['rows']:,} | {lgbm['raw_s']:.3f} | {lgbm['ours_s']:.3f} | {lgbm['ratio']:.3f} "
         f"| {lgbm['identical']} |",
         "",
-        "Target: ratio <= 1.10 " + ("(met)" if lgbm["ratio"] <= 1.10 else "(NOT met)"),
+        "Target: ratio <= 1.10 "
+        + ("(met)" if lgbm["ratio"] <= 1.10 else "(NOT met)")
+        + f". 1-minute load average {load_lgbm:.1f} at the start (both sides share the machine alike).",
         "",
-        "## All families x 5 folds: Ray fan-out vs sequential in-process",
+        f"## All families x {fan['folds']} folds: Ray fan-out vs sequential in-process",
         "",
-        f"{fan['tasks']} tasks (12 families x 5 purged folds, one target) on a panel of {fan['rows']:,} rows "
-        f"x {len(FEATURES)} features; each side in a fresh process; Ray is the product path "
+        f"{fan['tasks']} tasks ({len(FAMILIES)} families x {fan['folds']} purged folds, one target) on a panel of "
+        f"{fan['rows']:,} rows x {len(FEATURES)} features; each side in a fresh process; Ray is the product path "
         f"(`RayResource(num_cpus={fan['cores']}).runner()`, one CPU per task, so {ideal} tasks run at once). "
         "Cold: the first fan-out of the process, paying worker start and each library's import. "
         "Warm: best of the later fan-outs in the same process (same Ray, same workers).",
@@ -205,25 +236,32 @@ def main() -> int:
         f"| {fan['cold_speedup_with_init']:.2f}x |",
         f"| warm fan-out | {fan['seq_warm_s']:.1f} | {fan['ray_warm_s']:.1f} | {fan['warm_speedup']:.2f}x |",
         f"| sum of the warm run's fit times | {fan['seq_task_s']:.1f} | {fan['ray_task_s']:.1f} | |",
+        f"| driver CPU of the warm fan-out | | {fan['ray_driver_cpu_s']:.2f} | |",
+        "",
+        "Import time of what the tasks need, each group in a fresh interpreter (a cold Ray worker pays it):",
+        "",
+        "| imports | seconds |",
+        "|---|---:|",
+        *(f"| {name} | {seconds:.1f} |" for name, seconds in imports.items()),
         "",
         f"Cores: {fan['cores']}. Identical predictions (Ray vs sequential): {fan['identical']}. "
-        f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the fan-out runs "
-        "(other work shared the machine).",
+        f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the fan-out runs.",
         "",
-        f"Reading it: {fan['cores']} cores bound any speed-up at {ideal:.0f}x. Warm, the fits are spread over "
-        f"{ideal} workers and the driver's own share is small (under 0.5 s of driver CPU per fan-out); the gap "
-        f"to {ideal:.0f}x is the fits running slower side by side: the same fits took "
-        f"{fan['ray_task_s']:.1f} s in the workers against {fan['seq_task_s']:.1f} s in one process, i.e. the "
-        f"workers got about {effective:.1f} of the {fan['cores']} cores. Cold, every Ray worker imports what its tasks "
-        "need (this package, scikit-learn/LightGBM/XGBoost, torch + Lightning: about 1 + 3 + 8-10 s on an idle "
-        "core) where the sequential run imports them once; the workers' imports only overlap when both cores are "
-        "free, so on a shared 2-core machine the cold fan-out can be slower than sequential (the cold row: "
-        "cold minus warm is what the workers spent starting and importing). A local `ray.init` costs several "
-        "seconds more, once per process "
-        "(once per training step under the multiprocess executor). Fan-out pays off for long-lived processes, "
-        "larger folds and more cores; for a handful of small fits `FOXML_RAY=0` is as fast.",
+        f"Reading it: {fan['cores']} cores bound any speed-up at {ideal}x. Warm, the fits are spread over "
+        f"{ideal} workers and the driver itself used {fan['ray_driver_cpu_s']:.2f} s of CPU; the rest of the gap "
+        f"to {ideal}x is the fits running slower side by side: the same fits took {fan['ray_task_s']:.1f} s in the "
+        f"workers against {fan['seq_task_s']:.1f} s in one process, i.e. the workers got about {effective:.1f} of "
+        f"the {fan['cores']} cores. Cold, every Ray worker imports what its tasks need (the table above) where the "
+        "sequential run imports it once"
+        + (
+            ", and here the cold fan-out was slower than sequential. "
+            if cold_worse
+            else f"; here the cold fan-out was still {fan['cold_speedup']:.2f}x sequential. "
+        )
+        + f"A local `ray.init` costs {fan['ray_init_s']:.1f} s more, once per process (once per training step under "
+        "the multiprocess executor).",
         "",
-        "GPU vs CPU for a Lightning family: not measured (no GPU machine was available).",
+        "GPU vs CPU for a Lightning family: not measured by this script.",
         "",
     ]
     out = ROOT / "benchmarks" / "results_training.md"

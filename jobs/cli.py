@@ -26,9 +26,12 @@ def _home_lock() -> Iterator[None]:
     """Held while the instance's storage is created and symbols are registered: two `foxml`
     commands started at once on a fresh FOXML_HOME would otherwise both create the SQLite
     schema or insert the same partitions, and one would die on a unique constraint."""
-    from foxml_dagster.storage import _exclusive
+    import fcntl
 
-    with _exclusive(foxml_home().root / ".foxml.lock"):
+    path = foxml_home().root / ".foxml.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
         yield
 
 

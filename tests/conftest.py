@@ -100,6 +100,7 @@ def ray_cluster():
     """One real local Ray for the whole session: ~5 s and ~1 GB to start, so never per test.
     Ray is a hard dependency: a missing Ray fails the tests that need it, never skips them."""
     import ray
+
     if not ray.is_initialized():
         ray.init(
             include_dashboard=False,

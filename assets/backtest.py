@@ -59,7 +59,7 @@ def tearsheet(
         summary["pbo"] = float((overfitting["logit"] <= 0).mean())
         summary["pbo_strategies"] = int(overfitting["n_strategies"][0])
     caveats = flags(summary, min_years=cfg.min_years)
-    summary["flags"] = "; ".join(caveats)
+    summary["flags"] = caveats
 
     reports = home.layout.reports
     plots = tearsheet_plots(
@@ -96,7 +96,7 @@ def tearsheet(
             **{k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)},
         }
     )
-    return pl.DataFrame([summary])
+    return pl.DataFrame([summary]).with_columns(pl.col("flags").cast(pl.List(pl.String)))
 
 
 def _traded_trial(trials: pl.DataFrame) -> dict:

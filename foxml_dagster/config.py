@@ -153,16 +153,18 @@ class DataConfig(Settings):
 
 
 class ExperimentConfig(Settings):
-    data: DataConfig = DataConfig()
-    features: FeaturesConfig = FeaturesConfig()
-    labels: LabelsConfig = LabelsConfig()
-    splits: SplitsConfig = SplitsConfig()
-    selection: SelectionConfig = SelectionConfig()
-    training: TrainingConfig = TrainingConfig()
-    signals: SignalConfig = SignalConfig()
-    backtest: BacktestConfig = BacktestConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
-    execution: ExecutionConfig = ExecutionConfig()
+    # Factories, not instances: a default built at import would resolve the model families (and
+    # their FOXML_MODEL__ overrides) before a command could report a bad one as a config error.
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    splits: SplitsConfig = Field(default_factory=SplitsConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    signals: SignalConfig = Field(default_factory=SignalConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
 
 def config_path() -> Path:

@@ -255,7 +255,6 @@ def _summary(result, seconds: float) -> str:
         layout.catalog,
         " UNION ALL ".join(f"SELECT '{name}' AS asset, count(*) AS n_rows FROM {name}" for name in materialized),
     )
-    headline = query_catalog(layout.catalog, "SELECT * FROM tearsheet").row(0, named=True)
     lines = [
         f"foxml: materialized {len(materialized)} assets in {seconds:.1f}s (run {result.run_id})",
         "",
@@ -264,21 +263,70 @@ def _summary(result, seconds: float) -> str:
         # --- symbols left out (short history): a block of its own, beside the backtest's ---
         *_left_out_block(result),
         # --- end of symbols left out ---
-        "backtest (out-of-fold signals, after costs):",
-        *(
-            f"  {key:<14} {headline[key]:.4f}"
-            if isinstance(headline.get(key), float)
-            else f"  {key:<14} {headline.get(key)}"
-            for key in ("total_return", "cagr", "sharpe", "max_drawdown", "avg_turnover", "start", "end")
-            if key in headline
-        ),
-        "",
+        *_backtest_block(layout.catalog),
+        *_warning_checks_block(result),
         f"outputs:  {layout.lake}",
         f"catalog:  duckdb {layout.catalog}    (e.g. SELECT * FROM model_scores)",
-        f"report:   {layout.reports / 'tearsheet.md'}",
+        f"report:   {layout.reports / 'tearsheet.html'} (and tearsheet.md, plots as PNG)",
         "UI:       make ui, then open http://127.0.0.1:3000",
     ]
     return "\n".join(lines)
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _backtest_block(catalog) -> list[str]:
+    """The traded strategy beside its benchmark, its significance over every trial, and the
+    caveats that apply: the numbers a reader would otherwise take for skill."""
+    from foxml_dagster.storage import query_catalog
+
+    h = query_catalog(catalog, "SELECT * FROM tearsheet").row(0, named=True)
+    traded = query_catalog(catalog, "SELECT family, target, variant FROM trials WHERE traded AND in_last_run")
+    what = " ".join(traded.row(0)) if traded.height else "the signals"
+    rows = [
+        ("total return", "total_return", _pct),
+        ("CAGR", "cagr", _pct),
+        ("Sharpe", "sharpe", _num),
+        ("max drawdown", "max_drawdown", _pct),
+    ]
+    lines = [
+        f"backtest: {what} (out-of-fold signals, after costs) against the benchmark",
+        f"  {'':<14} {'strategy':>10} {'benchmark':>10}",
+        *(f"  {label:<14} {fmt(h.get(key)):>10} {fmt(h.get('benchmark_' + key)):>10}" for label, key, fmt in rows),
+        f"  alpha {_pct(h.get('alpha'))} a year (t {_num(h.get('alpha_tstat'))}), beta {_num(h.get('beta'))}, "
+        f"correlation {_num(h.get('correlation'))}, information ratio {_num(h.get('information_ratio'))}",
+        f"  exposure: gross {_pct(h.get('avg_gross_exposure'))}, net {_pct(h.get('avg_net_exposure'))}, "
+        f"net long in {_pct(h.get('share_net_long'))} of periods; turnover {_pct(h.get('avg_turnover'))} "
+        f"a period, costs {_pct(h.get('total_cost'))}",
+        f"  PSR {_num(h.get('psr'))}, deflated Sharpe {_num(h.get('dsr'))} after {h.get('n_trials') or 'n/a'} trials "
+        f"({_num(h.get('n_effective_trials'))} independent), PBO {_num(h.get('pbo'))}",
+        f"  {h['start']:%Y-%m-%d} .. {h['end']:%Y-%m-%d}: {h['n_periods']:,} periods, {h['years']:.2f} years "
+        f"at {h['periods_per_year']:,} a year",
+    ]
+    caveats = list(h.get("flags") or [])
+    if caveats:
+        lines += ["caveats:", *(f"  ! {c}" for c in caveats)]
+    return [*lines, ""]
+
+
+def _warning_checks_block(result) -> list[str]:
+    """Non-blocking checks that did not pass (split_warnings, volume_spikes, ...), by name."""
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    if not failed:
+        return []
+    lines = ["warnings (checks that do not block):"]
+    for check in failed:
+        lines.append(f"  {check.asset_check_key.name} on {check.asset_check_key.asset_key.to_user_string()}:")
+        for value in check.metadata.values():
+            text = str(getattr(value, "value", value))
+            lines += [f"    {line.lstrip('- ')}" for line in text.splitlines()[:8] if line.strip()]
+    return [*lines, ""]
 
 
 def _left_out_block(result) -> list[str]:

@@ -41,6 +41,9 @@ EVERY_ASSET = {
     "backtest",
     "tearsheet",
     "orders",
+    "fills",
+    "positions",
+    "risk_events",
 }
 
 
@@ -145,7 +148,12 @@ def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, ca
     assert foxml(["run"]) == 0
     out = capsys.readouterr().out
     assert out.count(f"materialized {len(EVERY_ASSET)} assets") == 2
-    assert "sharpe" in out and "make ui" in out
+    assert "make ui" in out and "tearsheet.html" in out
+    # The headline is shown beside its benchmark, with what decides whether it is skill.
+    assert "strategy  benchmark" in out and "alpha" in out and "beta" in out and "net long in" in out
+    assert "deflated Sharpe" in out and "PBO" in out
+    sheet = query_catalog(home / "catalog.duckdb", "SELECT flags FROM tearsheet")["flags"][0].to_list()
+    assert all(f"! {caveat}" in out for caveat in sheet)
     bars = pl.read_parquet(home / "lake" / "normalize" / "bars" / "AAPL.parquet")
     assert bars["ts"].is_unique().all()
 

@@ -1,0 +1,276 @@
+"""Whole-pipeline benchmark -> benchmarks/results_pipeline.md.
+
+Runs `foxml run` (every asset of full_pipeline, in-process executor, local Ray for training) on the
+synthetic source with the standard feature set, LightGBM + logistic and purged 5-fold, at several
+panel sizes (symbols x 10,000 5-minute bars on the XNYS calendar), each in a fresh FOXML_HOME and
+a fresh process. While it runs, the process tree (the run and every Ray worker it starts) is
+sampled every 0.2 s for its total resident memory; per-stage wall time comes from the run's own
+step events, and each stage's peak is the tree's peak while that step ran.
+
+Targets (issue 14, on the 2-core, 24 GB development machine): 1M rows in under 10 minutes with a
+peak under 6 GB; 10M rows completing under 16 GB; each stage growing no worse than linearly
+(10M within 12x of 1M). The file states each, met or missed and by how much.
+
+Run: .venv/bin/python benchmarks/pipeline.py [--sizes 1000000,3000000,10000000] [--bars 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results_pipeline.md"
+
+EXPERIMENT = """\
+data:
+  source: synthetic
+  symbols: []
+  sessions: {{calendar: XNYS, interval: 5min}}
+  synthetic: {{n_symbols: {symbols}, n_bars: {bars}, interval: 5min, seed: 11, start: 2025-01-02}}
+features: {{set: standard}}
+splits: {{method: purged_kfold, n_folds: 5, embargo_pct: 0.01}}
+training:
+  seed: 7
+  families:
+    lightgbm: {{variant: balanced}}
+    logistic: {{variant: balanced}}
+"""
+
+TARGET_1M_SECONDS = 600
+TARGET_1M_RSS_MB = 6 * 1024
+TARGET_10M_RSS_MB = 16 * 1024
+TARGET_GROWTH = 12.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc (Linux)."""
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration, PermissionError):
+            continue
+    return total / 1024
+
+
+class Sampler(threading.Thread):
+    """Samples the tree's RSS until stopped: a list of (unix time, MB)."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.samples = pid, every, []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append((time.time(), tree_rss_mb(self.pid)))
+            self._stop_event.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def step_windows(home: Path, run_id: str) -> list[tuple[str, float, float]]:
+    """(step, start, end) in unix seconds from the run's event log, in start order."""
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    starts, ends = {}, {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or record.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[record.step_key] = record.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            ends[record.step_key] = record.timestamp
+    return sorted(((k, starts[k], ends.get(k, starts[k])) for k in starts), key=lambda w: w[1])
+
+
+def run_size(symbols: int, bars: int, keep: bool) -> dict:
+    home = Path(tempfile.mkdtemp(prefix=f"foxml-bench-{symbols}-"))
+    config = home / "experiment.yaml"
+    config.write_text(EXPERIMENT.format(symbols=symbols, bars=bars))
+    env = {**os.environ, "FOXML_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "FOXML_CONFIG": str(config)}
+    env.pop("FOXML_RAY", None)  # the default: a local Ray for training, as a user gets it
+    log = home / "run.log"
+    started = time.time()
+    with log.open("w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "jobs.cli", "run"], cwd=ROOT, env=env, stdout=out, stderr=out)
+        sampler = Sampler(child.pid)
+        sampler.start()
+        code = child.wait()
+        sampler.stop()
+    wall = time.time() - started
+    text = log.read_text()
+    run_id = _run_id(text)
+    windows = step_windows(home, run_id) if run_id else []
+    stages = []
+    for step, a, b in windows:
+        inside = [mb for t, mb in sampler.samples if a <= t <= b]
+        stages.append({"step": step, "seconds": b - a, "peak_mb": max(inside, default=float("nan"))})
+    rows = _rows(home)
+    result = {
+        "symbols": symbols,
+        "bars": bars,
+        "rows": rows,
+        "ok": code == 0,
+        "wall_s": wall,
+        "peak_mb": max((mb for _, mb in sampler.samples), default=float("nan")),
+        "stages": stages,
+        "log_tail": text[-1500:] if code else "",
+    }
+    if not keep:
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+    return result
+
+
+def _run_id(text: str) -> str | None:
+    for line in text.splitlines():
+        if "(run " in line:
+            return line.split("(run ")[1].split(")")[0].strip()
+        if line.startswith("run ") and " failed after " in line:
+            return line.split()[1]
+    return None
+
+
+def _rows(home: Path) -> int | None:
+    catalog = home / "catalog.duckdb"
+    if not catalog.exists():
+        return None
+    import duckdb
+
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        try:
+            return int(con.execute("SELECT count(*) FROM bars").fetchone()[0])
+        except duckdb.Error:
+            return None
+
+
+def _fmt_mb(mb: float) -> str:
+    return "n/a" if mb != mb else f"{mb / 1024:.2f} GB"
+
+
+def write_results(results: list[dict], args: argparse.Namespace) -> None:
+    load = os.getloadavg()
+    lines = [
+        "# Whole-pipeline benchmark",
+        "",
+        "Written by `benchmarks/pipeline.py`; every number below was measured by that run.",
+        "",
+        f"`foxml run` on the synthetic source (symbols x {args.bars:,} 5-minute XNYS bars), standard feature "
+        "set, LightGBM + logistic, purged 5-fold, local Ray. Peak RSS is the whole process tree's "
+        "(the run and its Ray workers), sampled every 0.2 s.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. Date: {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| panel | bars | completed | wall | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        rows = f"{r['rows']:,}" if isinstance(r["rows"], int) else "n/a"
+        lines.append(
+            f"| {r['symbols']} x {args.bars:,} | {rows} | {'yes' if r['ok'] else 'NO'} | "
+            f"{r['wall_s'] / 60:.1f} min | {_fmt_mb(r['peak_mb'])} |"
+        )
+    lines += ["", "## Targets", ""]
+    lines += _targets(results)
+    steps = sorted({s["step"] for r in results for s in r["stages"]}, key=_order(results))
+    lines += ["", "## Per stage", "", "| step | " + " | ".join(f"{r['symbols']} sym: s / peak" for r in results) + " |"]
+    lines.append("|---|" + "---|" * len(results))
+    for step in steps:
+        cells = []
+        for r in results:
+            s = next((s for s in r["stages"] if s["step"] == step), None)
+            cells.append("" if s is None else f"{s['seconds']:.1f} s / {_fmt_mb(s['peak_mb'])}")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    for r in results:
+        if r["log_tail"]:
+            tail = ["```", r["log_tail"], "```"]
+            lines += ["", f"Run of {r['symbols']} symbols failed; the end of its output:", "", *tail]
+    RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def _order(results: list[dict]):
+    first = {}
+    for r in results:
+        for i, s in enumerate(r["stages"]):
+            first.setdefault(s["step"], i)
+    return lambda step: first.get(step, 1_000)
+
+
+def _targets(results: list[dict]) -> list[str]:
+    by_rows = sorted(results, key=lambda r: r["symbols"])
+    small, large = by_rows[0], by_rows[-1]
+    out = []
+    minutes = small["wall_s"] / 60
+    met = small["ok"] and small["wall_s"] <= TARGET_1M_SECONDS
+    out.append(
+        f"- {small['symbols']} symbols in under {TARGET_1M_SECONDS // 60} minutes: "
+        f"{'met' if met else 'missed'} ({minutes:.1f} min, {minutes / (TARGET_1M_SECONDS / 60):.2f}x the target)"
+    )
+    met = small["ok"] and small["peak_mb"] <= TARGET_1M_RSS_MB
+    out.append(
+        f"- {small['symbols']} symbols under {TARGET_1M_RSS_MB / 1024:.0f} GB peak: {'met' if met else 'missed'} "
+        f"({_fmt_mb(small['peak_mb'])}, {small['peak_mb'] / TARGET_1M_RSS_MB:.2f}x the target)"
+    )
+    if large is not small:
+        met = large["ok"] and large["peak_mb"] <= TARGET_10M_RSS_MB
+        out.append(
+            f"- {large['symbols']} symbols completing under {TARGET_10M_RSS_MB / 1024:.0f} GB: "
+            f"{'met' if met else 'missed'} (completed: {'yes' if large['ok'] else 'no'}, {_fmt_mb(large['peak_mb'])})"
+        )
+        scale = large["symbols"] / small["symbols"]
+        worst = []
+        for s in small["stages"]:
+            other = next((o for o in large["stages"] if o["step"] == s["step"]), None)
+            if other is not None and s["seconds"] > 1:
+                worst.append((other["seconds"] / s["seconds"], s["step"]))
+        if worst:
+            ratio, step = max(worst)
+            bound = TARGET_GROWTH * scale / 10
+            out.append(
+                f"- every stage within {bound:.1f}x of its {small['symbols']}-symbol time at {scale:.0f}x the rows: "
+                f"{'met' if ratio <= bound else 'missed'} (worst: {step}, {ratio:.1f}x)"
+            )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,3000000,10000000", help="panel sizes in bars (comma-separated)")
+    parser.add_argument("--bars", type=int, default=10_000, help="bar slots per symbol")
+    parser.add_argument("--keep", action="store_true", help="keep each run's FOXML_HOME (printed)")
+    args = parser.parse_args()
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        symbols = max(1, size // args.bars)
+        print(f"pipeline benchmark: {symbols} symbols x {args.bars} bars ...", flush=True)
+        result = run_size(symbols, args.bars, args.keep)
+        print(json.dumps({k: v for k, v in result.items() if k != "stages"}, default=str), flush=True)
+        results.append(result)
+        write_results(results, args)  # after each size, so a long run leaves what it measured
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

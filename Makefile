@@ -12,7 +12,7 @@ RUST_SOURCES := native_ext/Cargo.toml $(shell find native_ext/src -name '*.rs' 2
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 
-.PHONY: setup run test ui bench lint clean
+.PHONY: setup browser run test ui docs bench lint clean
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -22,21 +22,30 @@ $(STAMP): pyproject.toml $(RUST_SOURCES)
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: configs/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp configs/dagster.yaml $@
+
+# The browser test (tests/e2e/test_browser.py) drives Debian's chromium through playwright;
+# playwright's own browser download is not used. Installed here when missing (needs root).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "make test needs Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)" >&2; exit 1; fi; }
 
 run: setup  ## materialize the whole graph on the bundled sample and print a summary
 	$(BIN)/foxml run
 
-test: setup  ## lint, Rust kernel tests, then the Python suite (unit, integration, e2e)
+test: setup browser  ## lint, Rust kernel tests, then the Python suite (unit, integration, e2e)
 	$(BIN)/ruff check .
 	cargo test --quiet --manifest-path native_ext/Cargo.toml
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT)
-	$(BIN)/foxml register
-	$(BIN)/dagster dev -w workspace.yaml --host $(UI_HOST) --port $(UI_PORT)
+ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT); Ctrl-C (or SIGTERM) stops both
+	$(BIN)/foxml ui --host $(UI_HOST) --port $(UI_PORT)
+
+docs: setup  ## regenerate docs/reference.md and docs/experiment.schema.json from the config models
+	$(BIN)/python scripts/config_reference.py
 
 bench: setup  ## kernels, features, labels, training, ingest; writes benchmarks/results*.md
 	$(BIN)/python benchmarks/run.py

@@ -3,9 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from assets.metadata import markdown_table
+from assets.metadata import plots_markdown, rounded, table
 from foxml_dagster.backtest import BacktestConfig, benchmark_prices, hold_equity, run_backtest, summarize_backtest
-from foxml_dagster.backtest.html import tearsheet_html, tearsheet_plots
+from foxml_dagster.backtest.html import PLOTS, tearsheet_html, tearsheet_plots
 from foxml_dagster.backtest.report import tearsheet_markdown
 from foxml_dagster.backtest.summary import flags, resolve_periods_per_year
 from foxml_dagster.storage import write_bytes_atomic, write_text_atomic
@@ -92,8 +92,10 @@ def tearsheet(
             "report": dg.MetadataValue.md(report),
             "html": dg.MetadataValue.path(str(html_path)),
             "flags": dg.MetadataValue.md("\n".join(f"- {c}" for c in caveats) or "none"),
-            "strategies": markdown_table(strategies.sort("dsr", descending=True, nulls_last=True), max_rows=10),
-            **{k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)},
+            "plots": plots_markdown(plots, PLOTS),
+            "model_comparison": table(comparison.sort("target", "family")),
+            "strategies": table(strategies.sort("dsr", descending=True, nulls_last=True)),
+            **rounded({k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}),
         }
     )
     return pl.DataFrame([summary]).with_columns(pl.col("flags").cast(pl.List(pl.String)))

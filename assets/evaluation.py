@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 
 from assets.backtest import benchmark_equity
-from assets.metadata import markdown_table
+from assets.metadata import markdown_table, table
 from foxml_dagster import stats, strategies
 from foxml_dagster.backtest.summary import resolve_periods_per_year
 from foxml_dagster.ensemble import ENSEMBLE_FAMILY, path_mean
@@ -39,7 +39,7 @@ def model_scores(
     costs = experiment.config.backtest
     scores = score_predictions(oof_predictions, training_frame, cost_bps=costs.cost_bps)
     pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
-    metadata = {"comparison": markdown_table(pooled.select(COMPARISON))}
+    metadata = {"comparison": table(pooled.select(COMPARISON))}
     spread = path_summary(scores)
     if spread.height and spread["n_paths"].max() > 1:
         # CPCV: one Sharpe per backtest path; show how far apart the paths land, not one number.
@@ -150,7 +150,7 @@ def trials(
             "n_effective_trials": round(basis.n_effective, 2),
             "new_trials": int((merged["runs"] == 1).sum()),
             "expected_max_sharpe": round(basis.expected_max_sharpe, 4),
-            "best": markdown_table(
+            "best": table(
                 current.select("family", "target", "variant", "n_periods", "sharpe_annual", "psr", "dsr", "traded"),
                 max_rows=10,
             ),

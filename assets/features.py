@@ -17,8 +17,8 @@ from resources.lake import FrameBatches
 @dg.asset(
     group_name="features",
     kinds={"polars", "rust", "parquet"},
-    description="Causal features named <name>_<params>: the value at ts uses bars up to and "
-    "including ts; warm-up values are null.",
+    description="Causal features, one column each, named `<name>_<params>` (`rsi_14`): the value "
+    "at ts uses bars up to and including ts; warm-up values are null.",
     **per_symbol,
 )
 def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame):

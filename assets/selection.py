@@ -5,6 +5,7 @@ import polars as pl
 
 from assets.backtest import benchmark_equity
 from assets.metadata import markdown_table
+from assets.metadata import table as table_metadata
 from foxml_dagster import leakage
 from foxml_dagster.backtest.summary import resolve_periods_per_year
 from foxml_dagster.dataset import feature_columns
@@ -97,7 +98,7 @@ def selected_features(
             "selected": int(table["selected"].sum()),
             "importance_target": table["importance_target"].drop_nulls().first(),
             "importance": cfg.selection.importance,
-            "table": markdown_table(order.select(shown)),
+            "table": table_metadata(order.select(shown)),
         }
     )
     return table
@@ -143,6 +144,6 @@ def target_ranking(
         dsr_variance=cfg.evaluation.dsr_variance,
     )
     context.add_output_metadata(
-        {"ranking": markdown_table(table), "top_target": table["target"][0], "n_trials": len(tried)}
+        {"ranking": table_metadata(table), "top_target": table["target"][0], "n_trials": len(tried)}
     )
     return table

@@ -44,7 +44,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
                 key=models_key,
                 kinds={kind, "parquet"},
                 description=f"{family}: one row per (target, fold): saved model path, sizes, timing, "
-                "params, config and data hashes. Manifest: $FOXML_HOME/models/{family}/manifest.json.",
+                f"params, config and data hashes. Manifest: `$FOXML_HOME/models/{family}/manifest.json`.",
             ),
             "oof": dg.AssetOut(
                 key=oof_key,

@@ -65,7 +65,7 @@ def build_raw_windows(data: DataConfig) -> dg.AssetsDefinition:
         partitions_def=symbol_window_partitions(data),
         backfill_policy=dg.BackfillPolicy.single_run(),
         # IB paces requests per account and Alpaca rate-limits per key: one fetching step at a time
-        # (the pool's limit is in dagster.yaml).
+        # (the pool's limit is in configs/dagster.yaml).
         pool="market_data",
         description=f"Raw bars fetched one {data.windows} window per symbol (data.windows), values "
         "kept as text like raw_bars; each row carries its `symbol` and `window` partition.",

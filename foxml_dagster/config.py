@@ -7,6 +7,7 @@ Each stage's settings live in the module that uses them when that module is the 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -172,8 +173,12 @@ def config_path() -> Path:
     return Path(os.environ.get("FOXML_CONFIG", DEFAULT_CONFIG))
 
 
-def load_experiment(path: Path | str | None = None) -> ExperimentConfig:
-    """Read and validate an experiment file; raise ConfigError naming the file and field."""
+def load_experiment(path: Path | str | None = None, overrides: Mapping[str, object] | None = None) -> ExperimentConfig:
+    """Read and validate an experiment file; raise ConfigError naming the file and field.
+
+    `overrides` maps dotted fields (`splits.n_folds`) to values set above the file (run config
+    from the launchpad, `foxml run --set`); they are validated with the file, as if written there.
+    """
     path = Path(path) if path is not None else config_path()
     try:
         raw = yaml.safe_load(path.read_text()) or {}
@@ -183,6 +188,14 @@ def load_experiment(path: Path | str | None = None) -> ExperimentConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = raw
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[leaf] = value
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

@@ -1,4 +1,6 @@
-"""Jobs and schedules over the asset graph."""
+"""Jobs, the schedule, freshness checks and declarative automation over the asset graph."""
+
+from datetime import timedelta
 
 import dagster as dg
 
@@ -9,12 +11,24 @@ PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "bars_coverage", "fe
 # A job runs one partitions definition: the symbol x window stage has its own job.
 _WINDOWED_STAGES = dg.AssetSelection.tag(*next(iter(WINDOWED.items())))
 
+# A run carrying this tag and no partition covers every registered symbol: the run coordinator
+# (jobs/coordinator.py) adds the range when the run is submitted, from the UI or anywhere else.
+ALL_SYMBOLS_TAG = "foxml/symbols"
+
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all() - _WINDOWED_STAGES,
     description="Every stage from raw bars to orders. Per-symbol stages cover the run's symbol "
-    "partition range; launch with the tags from `foxml register --tags` (all symbols). With "
-    "data.windows, raw bars are assembled from the windows window_ingest fetched.",
+    "partition range; launch with the tags from `foxml register --tags` (all symbols), or launch "
+    "`all_symbols`. With data.windows, raw bars are assembled from the windows window_ingest fetched.",
+)
+
+all_symbols = dg.define_asset_job(
+    "all_symbols",
+    selection=dg.AssetSelection.all() - _WINDOWED_STAGES,
+    tags={ALL_SYMBOLS_TAG: "all"},
+    description="The whole pipeline over every registered symbol, in one run: open the "
+    "launchpad and press Launch Run, no partition to pick. The same steps as full_pipeline.",
 )
 
 window_ingest = dg.define_asset_job(
@@ -43,3 +57,27 @@ def daily_refresh(context: dg.ScheduleEvaluationContext):
     if not symbols:
         return dg.SkipReason("no symbol partitions yet: run `foxml register` or turn on landing_files")
     return dg.RunRequest(tags=range_tags(symbols))
+
+
+# The stages users refresh daily: by 23:30 UTC on weekdays (90 minutes after daily_refresh
+# starts) each must have been materialized within the last 24 hours, else the UI shows it failing its
+# freshness policy (evaluated by the daemon; `foxml status` evaluates the same rule).
+FRESHNESS_DEADLINE = "30 23 * * 1-5"
+FRESHNESS_WINDOW = timedelta(hours=24)
+FRESH_DAILY = ("bars", "features", "labels", "signals", "tearsheet")
+FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron=FRESHNESS_DEADLINE, lower_bound_delta=FRESHNESS_WINDOW)
+
+# Per-symbol stages follow their inputs: when a symbol's raw bars change (a landing file, a
+# window fetch), its bars, features and labels are brought up to date by the automation sensor.
+# The whole-panel stages are left to full_pipeline / daily_refresh: one new symbol should not
+# retrain every model.
+AUTOMATED = ("bars", "bars_quarantine", "bars_coverage", "features", "labels")
+AUTOMATION = dg.AutomationCondition.eager()
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "per_symbol_automation",
+    target=dg.AssetSelection.assets(*AUTOMATED),
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Evaluates the per-symbol stages' automation conditions (eager: refresh a "
+    "symbol's bars, features and labels after its raw bars change). Off until turned on.",
+)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import dagster as dg
 import polars as pl
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr, create_model
+from pydantic.fields import FieldInfo
 
 from foxml_dagster.config import ExperimentConfig, config_path, load_experiment
 from foxml_dagster.paths import HomeLayout, foxml_home
@@ -55,14 +57,83 @@ class FoxmlHome(dg.ConfigurableResource):
         return frame.select(pl.lit(where.stem).alias("symbol"), stamps.dt.cast_time_unit("us").alias("ts"), "close")
 
 
-class Experiment(dg.ConfigurableResource):
-    """The experiment YAML, validated once per process."""
+# Experiment settings a run may change from the launchpad (run config) or `foxml run --set`.
+# None of them changes the asset graph: model families and data.windows do, so they stay in the
+# file (the code location reloads to pick them up).
+OVERRIDABLE = (
+    "data.start",
+    "data.end",
+    "features.set",
+    "labels.triple_barrier.horizon",
+    "splits.method",
+    "splits.n_folds",
+    "splits.embargo_pct",
+    "selection.target",
+    "training.seed",
+    "signals.gain",
+    "backtest.cost_bps",
+)
 
-    path: str = Field(default_factory=lambda: str(config_path()))
+
+def _field(dotted: str) -> FieldInfo:
+    model: type[BaseModel] = ExperimentConfig
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        model = model.model_fields[part].annotation
+    return model.model_fields[leaf]
+
+
+def _config_type(annotation) -> type:
+    """The Dagster config type of a pydantic field: its scalar type, text for dates and choices
+    (the experiment's own validation checks the value)."""
+    scalars = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    scalar = scalars[0]
+    return scalar if scalar in (int, float, bool) else str
+
+
+def _overrides_class() -> type[dg.Config]:
+    """One nested Config per section, every field optional: null keeps the file's value."""
+    sections: dict[str, dict[str, tuple]] = {}
+    for dotted in OVERRIDABLE:
+        section, _, rest = dotted.partition(".")
+        info = _field(dotted)
+        about = (info.description or "").strip()
+        sections.setdefault(section, {})[rest.replace(".", "__")] = (
+            _config_type(info.annotation) | None,
+            Field(default=None, description=f"{dotted}{': ' + about if about else ''}; null: as in the file."),
+        )
+    fields = {}
+    for name, members in sections.items():
+        section = create_model(f"{name.title()}Overrides", __base__=dg.Config, **members)
+        fields[name] = (section, Field(default_factory=section))
+    return create_model("ExperimentOverrides", __base__=dg.Config, **fields)
+
+
+ExperimentOverrides = _overrides_class()
+
+
+def set_overrides(overrides: dg.Config) -> dict[str, object]:
+    """The dotted fields an ExperimentOverrides sets (not null)."""
+    found = {}
+    for section, values in overrides.model_dump().items():
+        for name, value in (values or {}).items():
+            if value is not None:
+                found[f"{section}.{name.replace('__', '.')}"] = value
+    return found
+
+
+class Experiment(dg.ConfigurableResource):
+    """The experiment YAML, validated once per process, with the run's overrides on top."""
+
+    path: str = Field(default_factory=lambda: str(config_path()), description="The experiment file.")
+    overrides: ExperimentOverrides = Field(  # type: ignore[valid-type]
+        default_factory=ExperimentOverrides,
+        description="Experiment settings for this run only, over the file; null keeps the file's value.",
+    )
     _config: ExperimentConfig | None = PrivateAttr(default=None)
 
     @property
     def config(self) -> ExperimentConfig:
         if self._config is None:
-            self._config = load_experiment(self.path)
+            self._config = load_experiment(self.path, set_overrides(self.overrides))
         return self._config

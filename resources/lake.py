@@ -26,6 +26,7 @@ from typing import get_origin
 import dagster as dg
 import polars as pl
 
+from assets.metadata import column_schema
 from foxml_dagster.storage import (
     partition_file,
     read_parquet_files,
@@ -83,9 +84,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata(
             {
                 "dagster/row_count": rows,
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(col, str(dtype)) for col, dtype in (schema or {}).items()]
-                ),
+                "dagster/column_schema": column_schema(schema or {}),
                 "lake_path": dg.MetadataValue.path(str(folder)),
             }
         )

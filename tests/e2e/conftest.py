@@ -87,7 +87,7 @@ class DagsterServers:
     def prepare(self) -> None:
         self.dagster_home.mkdir(parents=True)
         self.logs.mkdir()
-        shutil.copyfile(REPO_ROOT / "dagster.yaml", self.dagster_home / "dagster.yaml")
+        shutil.copyfile(REPO_ROOT / "configs" / "dagster.yaml", self.dagster_home / "dagster.yaml")
         self.config.write_text(self.experiment)
         # Create the SQLite storage once, here: the webserver, the daemon and their code servers
         # would otherwise race to create and stamp it ("more than one head present").

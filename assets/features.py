@@ -12,6 +12,7 @@ from foxml_dagster.features.cross_section import compute_cross_sectional, cross_
 from foxml_dagster.memory import peak_rss_mb
 from resources.home import Experiment
 from resources.lake import FrameBatches
+from resources.ray import RayResource
 
 
 @dg.asset(
@@ -21,16 +22,18 @@ from resources.lake import FrameBatches
     "at ts uses bars up to and including ts; warm-up values are null.",
     **per_symbol,
 )
-def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame):
+def features(context: dg.AssetExecutionContext, experiment: Experiment, ray: RayResource, bars: pl.DataFrame):
     run_symbols(context)
     config = experiment.config.features
     specs = feature_set(config.set)
     started = time.perf_counter()
+    runner = ray.stage_runner()  # in-process unless a Ray cluster is configured
     # Each symbol batch is written to the lake as soon as it is computed: a 200-feature panel is
     # many times the size of its bars, so it is never held whole.
     yield dg.Output(
-        FrameBatches(feature_batches(bars, specs, memory_budget_mb=config.memory_budget_mb)),
+        FrameBatches(feature_batches(bars, specs, memory_budget_mb=config.memory_budget_mb, runner=runner)),
         metadata={
+            "runner": runner.name,
             "feature_set": config.set,
             "n_features": len(specs),
             "catalog": dg.MetadataValue.md(
@@ -38,8 +41,10 @@ def features(context: dg.AssetExecutionContext, experiment: Experiment, bars: pl
             ),
         },
     )
+    nodes = {node for _, node in getattr(runner, "placements", [])}
     context.log.info(
         f"features: {len(specs)} features in {time.perf_counter() - started:.1f}s, peak RSS {peak_rss_mb()} MB"
+        + (f", on {len(nodes)} Ray node(s)" if nodes else "")
     )
 
 

@@ -14,6 +14,7 @@ from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import rank_targets, select_features
 from foxml_dagster.trials import TrialSpace, trials_on
 from resources.home import Experiment, FoxmlHome
+from resources.ray import RayResource
 
 
 @dg.asset(
@@ -35,6 +36,7 @@ from resources.home import Experiment, FoxmlHome
 def leakage_report(
     context: dg.AssetExecutionContext,
     experiment: Experiment,
+    ray: RayResource,
     bars: pl.DataFrame,
     training_frame: pl.DataFrame,
     folds: pl.DataFrame,
@@ -45,7 +47,7 @@ def leakage_report(
     specs = feature_set(cfg.features.set)
     bounds = {spec.name: spec.bounds for spec in specs if spec.bounds is not None}
     rows = [
-        *leakage.feature_lookahead_rows(bars, specs, seed=cfg.training.seed),
+        *leakage.feature_lookahead_rows(bars, specs, seed=cfg.training.seed, runner=ray.stage_runner()),
         *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr),
         *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc),
         *leakage.importance_dominance_rows(
@@ -80,11 +82,16 @@ def leakage_report(
     "the targets. single_target: the same on one target. Reason per feature.",
 )
 def selected_features(
-    context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame, folds: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    experiment: Experiment,
+    ray: RayResource,
+    training_frame: pl.DataFrame,
+    folds: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
+    runner = ray.stage_runner()  # in-process unless a Ray cluster is configured
     table = select_features(
-        training_frame, folds, feature_columns(training_frame), cfg.selection, seed=cfg.training.seed
+        training_frame, folds, feature_columns(training_frame), cfg.selection, seed=cfg.training.seed, runner=runner
     )
     combined = "combined_rank" in table.columns
     order = (
@@ -98,6 +105,7 @@ def selected_features(
             "selected": int(table["selected"].sum()),
             "importance_target": table["importance_target"].drop_nulls().first(),
             "importance": cfg.selection.importance,
+            "runner": runner.name,
             "table": table_metadata(order.select(shown)),
         }
     )

@@ -1,4 +1,4 @@
-"""Ray as a Dagster resource: where the (family, fold) training tasks run.
+"""Ray as a Dagster resource: where the (family, fold) training tasks and the heavy stages run.
 
 - Local by default: the first training step that needs Ray starts a private local instance
   (`ray.init` with no dashboard), so nothing has to be started by hand. It is shut down when
@@ -6,6 +6,12 @@
   otherwise): forked step processes end without running exit hooks, so Ray's own would not.
 - A cluster: set `RAY_ADDRESS` (e.g. `ray://head:10001` or `auto`), or the resource's `address`.
 - Disabled (`FOXML_RAY=0` or `enabled=False`): the same tasks run in-process, in order.
+
+The heavy stages besides training (features per symbol batch, the leakage look-ahead probes,
+permutation importance per target and fold) take `stage_runner()`: Ray only when a cluster is
+configured (`address` / `RAY_ADDRESS`), or when `stages` (`FOXML_RAY_STAGES=1`) asks for it. On
+one machine they stay in-process: a local Ray would cost each step ~5 s and ~1 GB to start and a
+copy of its inputs in the object store, for no more cores than polars and the kernels already use.
 
 If this process is already connected to Ray (a test session, a notebook), that connection is
 used as it is.
@@ -28,11 +34,18 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from foxml_dagster.training.runner import InProcessRunner, RayRunner
+from foxml_dagster.runner import InProcessRunner, RayRunner
+
+_OFF = ("0", "false", "off", "no")
 
 
 def _env_enabled() -> bool:
-    return os.environ.get("FOXML_RAY", "1").strip().lower() not in ("0", "false", "off", "no")
+    return os.environ.get("FOXML_RAY", "1").strip().lower() not in _OFF
+
+
+def _env_stages() -> bool | None:
+    value = os.environ.get("FOXML_RAY_STAGES", "").strip().lower()
+    return None if not value else value not in _OFF
 
 
 class RayResource(dg.ConfigurableResource):
@@ -46,10 +59,23 @@ class RayResource(dg.ConfigurableResource):
     num_cpus: int | None = Field(default=None, description="CPUs of the local instance (default: all).")
     num_gpus: int | None = Field(default=None, description="GPUs of the local instance (default: detected).")
     object_store_mb: int | None = Field(default=None, description="Object store of the local instance.")
+    stages: bool | None = Field(
+        default_factory=_env_stages,
+        description="Fan features, the leakage look-ahead and permutation importance out through Ray "
+        "too; unset: only when `address` names a cluster.",
+    )
     _connected_here: bool = PrivateAttr(default=False)
 
     def runner(self) -> InProcessRunner | RayRunner:
         if not self.enabled:
+            return InProcessRunner()
+        self.connect()
+        return RayRunner()
+
+    def stage_runner(self) -> InProcessRunner | RayRunner:
+        """The runner for the heavy stages besides training (see the module docstring)."""
+        fan_out = self.stages if self.stages is not None else bool(self.address)
+        if not (self.enabled and fan_out):
             return InProcessRunner()
         self.connect()
         return RayRunner()

@@ -15,6 +15,7 @@ import polars as pl
 
 from foxml_dagster.features.compute import compute_features
 from foxml_dagster.features.registry import FeatureSpec
+from foxml_dagster.runner import Call, InProcessRunner, Runner
 
 
 @dataclass(frozen=True)
@@ -32,32 +33,41 @@ def find_lookahead(
     n_cuts: int = 3,
     seed: int = 0,
     compute: Callable[[pl.DataFrame, Sequence], pl.DataFrame] = compute_features,
+    runner: Runner | None = None,
 ) -> list[LookaheadFinding]:
     """Every (feature, probe, cut) where values up to the cut changed; empty for causal specs.
 
     `compute(bars, specs)` computes the features (default: per-symbol `compute_features`; the
-    cross-sectional set passes its own)."""
+    cross-sectional set passes its own; a module-level function when `runner` is a Ray runner).
+    `runner` runs the recomputations: the reference first, then one task per (cut, probe), each
+    diffing its values against the shared reference where it runs (default: here, in order)."""
     bars = bars.sort("symbol", "ts")
     stamps = bars["ts"].unique().sort()
     if stamps.len() < 3:
         return []
     rng = np.random.default_rng(seed)
     picks = rng.choice(np.arange(1, stamps.len() - 1), size=min(n_cuts, stamps.len() - 2), replace=False)
-    reference = compute(bars, specs)
-    findings = []
-    for cut in stamps.gather(np.sort(picks)).to_list():
-        before = pl.col("ts") <= cut
-        expected = reference.filter(before)
-        truncated = compute(bars.filter(before), specs)
-        findings += _diff(expected, truncated, specs, "truncate", cut)
-        after = ~before
-        shocked = bars.with_columns(
-            pl.when(after).then(pl.col(c) * 1.5).otherwise(pl.col(c))
-            for c in ("open", "high", "low", "close", "volume")
-        )
-        perturbed = compute(shocked, specs).filter(before)
-        findings += _diff(expected, perturbed, specs, "perturb", cut)
-    return findings
+    runner = runner or InProcessRunner()
+    (reference,) = runner.map(compute, [Call((bars, specs), name="lookahead:reference")])
+    shared_bars, shared_reference = runner.put(bars), runner.put(reference)
+    calls = [
+        Call((shared_bars, shared_reference, specs, cut, probe, compute), name=f"lookahead:{probe}:{cut}")
+        for cut in stamps.gather(np.sort(picks)).to_list()
+        for probe in ("truncate", "perturb")
+    ]
+    return [finding for found in runner.map(_probe, calls) for finding in found]
+
+
+def _probe(bars: pl.DataFrame, reference: pl.DataFrame, specs, cut, probe: str, compute) -> list[LookaheadFinding]:
+    """Recompute with the bars after `cut` removed ("truncate") or changed ("perturb")."""
+    before = pl.col("ts") <= cut
+    expected = reference.filter(before)
+    if probe == "truncate":
+        return _diff(expected, compute(bars.filter(before), specs), specs, probe, cut)
+    shocked = bars.with_columns(
+        pl.when(~before).then(pl.col(c) * 1.5).otherwise(pl.col(c)) for c in ("open", "high", "low", "close", "volume")
+    )
+    return _diff(expected, compute(shocked, specs).filter(before), specs, probe, cut)
 
 
 def _diff(expected: pl.DataFrame, actual: pl.DataFrame, specs, probe: str, cut) -> list[LookaheadFinding]:

@@ -25,13 +25,17 @@ import polars as pl
 from foxml_dagster.features.causality import find_lookahead
 from foxml_dagster.features.registry import FeatureSpec
 from foxml_dagster.leakage.report import row
+from foxml_dagster.runner import Runner
 
 FINGERPRINT_TOL = 1e-6
 _PAST_TENSE = {"truncate": "truncated", "perturb": "perturbed"}  # probe names (features/causality.py)
 
 
-def feature_lookahead_rows(bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, seed: int = 0) -> list[dict]:
-    findings = {f.feature: f for f in find_lookahead(bars, specs, seed=seed)}
+def feature_lookahead_rows(
+    bars: pl.DataFrame, specs: Sequence[FeatureSpec], *, seed: int = 0, runner: Runner | None = None
+) -> list[dict]:
+    """One row per spec; `runner` runs the recomputations (see `find_lookahead`)."""
+    findings = {f.feature: f for f in find_lookahead(bars, specs, seed=seed, runner=runner)}
     return [
         row(
             "feature_reads_future",

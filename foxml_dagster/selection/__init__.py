@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from foxml_dagster.runner import Runner
 from foxml_dagster.selection.config import SelectionConfig
 from foxml_dagster.selection.importance import importance_table
 from foxml_dagster.selection.ranking import rank_targets
@@ -66,21 +67,30 @@ def importance_targets(frame: pl.DataFrame, cfg: SelectionConfig) -> list[str]:
 
 
 def select_features(
-    frame: pl.DataFrame, folds: pl.DataFrame, feature_columns: Sequence[str], cfg: SelectionConfig, *, seed: int
+    frame: pl.DataFrame,
+    folds: pl.DataFrame,
+    feature_columns: Sequence[str],
+    cfg: SelectionConfig,
+    *,
+    seed: int,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
     """One row per feature: selected, reason, and the importance scores behind the choice.
 
     `importance_target` names the target(s) importance was measured on (comma-separated).
+    `runner` runs the importance fits, one task per (target, fold); default: here, in order.
     """
     redundancy = drop_redundant_features(frame, feature_columns, max_abs_corr=cfg.max_abs_corr)
     candidates = redundancy.filter(pl.col("selected"))["feature"].to_list()
     clusters = correlation_clusters(frame, candidates, min_corr=cfg.cluster_corr)
     if cfg.importance == "all_targets":
-        return _all_targets(frame, folds, redundancy, candidates, clusters, cfg, seed)
-    return _single_target(frame, folds, redundancy, candidates, clusters, cfg, seed)
+        return _all_targets(frame, folds, redundancy, candidates, clusters, cfg, seed, runner)
+    return _single_target(frame, folds, redundancy, candidates, clusters, cfg, seed, runner)
 
 
-def _all_targets(frame, folds, redundancy, candidates, clusters, cfg: SelectionConfig, seed: int) -> pl.DataFrame:
+def _all_targets(
+    frame, folds, redundancy, candidates, clusters, cfg: SelectionConfig, seed: int, runner: Runner | None
+) -> pl.DataFrame:
     long, skipped = importance_by_target(
         frame,
         folds,
@@ -90,6 +100,7 @@ def _all_targets(frame, folds, redundancy, candidates, clusters, cfg: SelectionC
         n_estimators=cfg.n_estimators,
         min_stability=cfg.min_stability,
         seed=seed,
+        runner=runner,
     )
     scores = combine_targets(long, min_target_support=cfg.min_target_support, min_features=cfg.min_features)
     used = ",".join(sorted(long["target"].unique()))
@@ -110,11 +121,13 @@ def _finish(redundancy: pl.DataFrame, scores: pl.DataFrame, used: str) -> pl.Dat
     return table.select("feature", "selected", "reason", *rest)
 
 
-def _single_target(frame, folds, redundancy, candidates, clusters, cfg: SelectionConfig, seed: int) -> pl.DataFrame:
+def _single_target(
+    frame, folds, redundancy, candidates, clusters, cfg: SelectionConfig, seed: int, runner: Runner | None
+) -> pl.DataFrame:
     """The earlier rule: importance on one target; see the module docstring."""
     target = importance_target(frame, cfg)
     scores = importance_table(
-        frame, folds, candidates, clusters, target=target, n_estimators=cfg.n_estimators, seed=seed
+        frame, folds, candidates, clusters, target=target, n_estimators=cfg.n_estimators, seed=seed, runner=runner
     )
     helps = (pl.col("clustered_mda") > 0) & (pl.col("stability") >= cfg.min_stability)
     scores = scores.with_columns(

@@ -20,25 +20,36 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from foxml_dagster.runner import Call, InProcessRunner, Runner
+
 
 def fold_arrays(frame: pl.DataFrame, folds: pl.DataFrame, target: str, feature_columns: Sequence[str]):
     """Yield (fold, X_train, y_train, w_train, X_test, y_test) for a target."""
     rows = frame.filter(pl.col("target") == target)
     for (fold,), group in folds.filter(pl.col("target") == target).group_by("fold", maintain_order=True):
-        parts = []
-        for role in ("train", "test"):
-            keys = group.filter(pl.col("role") == role).select("symbol", "ts")
-            part = rows.join(keys, on=["symbol", "ts"], how="inner").sort("symbol", "ts")
-            parts.append(
-                (
-                    np.ascontiguousarray(part.select(feature_columns).to_numpy().astype(np.float64)),
-                    (part["label"] == 1).cast(pl.Int8).to_numpy(),
-                    part["weight"].to_numpy(),
-                )
+        arrays = _fold_xy(rows, group, feature_columns)
+        if arrays is not None:
+            yield int(fold), *arrays
+
+
+def _fold_xy(rows: pl.DataFrame, group: pl.DataFrame, feature_columns: Sequence[str]):
+    """(X_train, y_train, w_train, X_test, y_test) of one fold, or None unless both sides hold
+    both classes."""
+    parts = []
+    for role in ("train", "test"):
+        keys = group.filter(pl.col("role") == role).select("symbol", "ts")
+        part = rows.join(keys, on=["symbol", "ts"], how="inner").sort("symbol", "ts")
+        parts.append(
+            (
+                np.ascontiguousarray(part.select(feature_columns).to_numpy().astype(np.float64)),
+                (part["label"] == 1).cast(pl.Int8).to_numpy(),
+                part["weight"].to_numpy(),
             )
-        (xa, ya, wa), (xb, yb, _) = parts
-        if len(ya) and len(yb) and len(np.unique(ya)) == 2 and len(np.unique(yb)) == 2:
-            yield int(fold), xa, ya, wa, xb, yb
+        )
+    (xa, ya, wa), (xb, yb, _) = parts
+    if len(ya) and len(yb) and len(np.unique(ya)) == 2 and len(np.unique(yb)) == 2:
+        return xa, ya, wa, xb, yb
+    return None
 
 
 def importance_table(
@@ -50,42 +61,110 @@ def importance_table(
     target: str,
     n_estimators: int,
     seed: int,
+    runner: Runner | None = None,
 ) -> pl.DataFrame:
     """One row per feature: mdi, mda, mda_std, clustered_mda, sfi, stability, cluster, n_folds."""
+    table = importance_tables(
+        frame, folds, feature_columns, clusters, targets=[target], n_estimators=n_estimators, seed=seed, runner=runner
+    )[target]
+    if isinstance(table, str):
+        raise ValueError(table)
+    return table
+
+
+def importance_tables(
+    frame: pl.DataFrame,
+    folds: pl.DataFrame,
+    feature_columns: Sequence[str],
+    clusters: np.ndarray,
+    *,
+    targets: Sequence[str],
+    n_estimators: int,
+    seed: int,
+    runner: Runner | None = None,
+) -> dict[str, pl.DataFrame | str]:
+    """Per target: its `importance_table`, or why importance is undefined on it (no fold with both
+    classes in train and test). `runner` runs one task per (target, fold) (default: here, in
+    order); the tables are the same whichever runs them."""
+    runner = runner or InProcessRunner()
+    feature_columns = list(feature_columns)
+    # Only what the tasks read is shipped; select shares the columns' memory, it copies nothing.
+    shared_frame = runner.put(frame.select("target", "symbol", "ts", "label", "weight", *feature_columns))
+    shared_folds = runner.put(folds.select("target", "fold", "role", "symbol", "ts"))
+    plan = [
+        (target, int(fold))
+        for target in targets
+        for fold in folds.filter(pl.col("target") == target)["fold"].unique(maintain_order=True).to_list()
+    ]
+    calls = [
+        Call(
+            (shared_frame, shared_folds, target, fold, feature_columns, clusters, n_estimators, seed),
+            name=f"importance:{target}:fold{fold}",
+        )
+        for target, fold in plan
+    ]
+    per_fold = runner.map(fold_importance, calls)
+    tables: dict[str, pl.DataFrame | str] = {}
+    for target in targets:
+        scores = [s for (t, _), s in zip(plan, per_fold, strict=True) if t == target and s is not None]
+        tables[target] = (
+            _table(feature_columns, clusters, scores)
+            if scores
+            else f"target {target!r}: no fold has both classes in train and test; importance is undefined"
+        )
+    return tables
+
+
+def fold_importance(
+    frame: pl.DataFrame,
+    folds: pl.DataFrame,
+    target: str,
+    fold: int,
+    feature_columns: list[str],
+    clusters: np.ndarray,
+    n_estimators: int,
+    seed: int,
+) -> tuple[np.ndarray, ...] | None:
+    """(mdi, mda, clustered_mda, sfi) of one (target, fold), one value per feature; None when the
+    fold lacks a class in train or test."""
     # scikit-learn is imported where it is used: it costs seconds at code-location load.
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
 
+    group = folds.filter((pl.col("target") == target) & (pl.col("fold") == fold))
+    arrays = _fold_xy(frame.filter(pl.col("target") == target), group, feature_columns)
+    if arrays is None:
+        return None
+    xa, ya, wa, xb, yb = arrays
     k = len(feature_columns)
-    rng = np.random.default_rng(seed)
-    mdi, mda, cmda, sfi = [], [], [], []
-    for _, xa, ya, wa, xb, yb in fold_arrays(frame, folds, target, feature_columns):
-        forest = RandomForestClassifier(
-            n_estimators=n_estimators, max_features=1, min_samples_leaf=20, n_jobs=1, random_state=seed
-        ).fit(xa, ya, sample_weight=wa)
-        mdi.append(forest.feature_importances_)
-        base = roc_auc_score(yb, forest.predict_proba(xb)[:, 1])
-        order = rng.permutation(len(yb))
-        mda.append([base - _permuted_auc(forest, xb, yb, [j], order) for j in range(k)])
-        by_cluster = {
-            c: base - _permuted_auc(forest, xb, yb, np.flatnonzero(clusters == c), order) for c in set(clusters)
-        }
-        cmda.append([by_cluster[c] for c in clusters])
-        sfi.append([_single_feature_auc(xa[:, j], ya, wa, xb[:, j], yb, seed) - 0.5 for j in range(k)])
-    if not mdi:
-        raise ValueError(f"target {target!r}: no fold has both classes in train and test; importance is undefined")
-    mda_a = np.array(mda)
+    forest = RandomForestClassifier(
+        n_estimators=n_estimators, max_features=1, min_samples_leaf=20, n_jobs=1, random_state=seed
+    ).fit(xa, ya, sample_weight=wa)
+    base = roc_auc_score(yb, forest.predict_proba(xb)[:, 1])
+    # Seeded by (seed, fold), not drawn from one stream across folds: a fold's permutation must not
+    # depend on which folds ran before it, so any task order on any node gives the same scores.
+    order = np.random.default_rng([seed, fold]).permutation(len(yb))
+    mda = [base - _permuted_auc(forest, xb, yb, [j], order) for j in range(k)]
+    by_cluster = {c: base - _permuted_auc(forest, xb, yb, np.flatnonzero(clusters == c), order) for c in set(clusters)}
+    cmda = [by_cluster[c] for c in clusters]
+    sfi = [_single_feature_auc(xa[:, j], ya, wa, xb[:, j], yb, seed) - 0.5 for j in range(k)]
+    return forest.feature_importances_, np.array(mda), np.array(cmda), np.array(sfi)
+
+
+def _table(feature_columns: list[str], clusters: np.ndarray, scores: list[tuple[np.ndarray, ...]]) -> pl.DataFrame:
+    mdi, mda, cmda, sfi = (np.array(part) for part in zip(*scores, strict=True))
+    k = len(feature_columns)
     return pl.DataFrame(
         {
-            "feature": list(feature_columns),
+            "feature": feature_columns,
             "cluster": clusters.astype(np.int64),
-            "mdi": np.mean(mdi, axis=0),
-            "mda": mda_a.mean(axis=0),
-            "mda_std": mda_a.std(axis=0),
-            "clustered_mda": np.mean(cmda, axis=0),
-            "sfi": np.mean(sfi, axis=0),
-            "stability": (mda_a > 0).mean(axis=0),
-            "n_folds": np.full(k, len(mdi)),
+            "mdi": mdi.mean(axis=0),
+            "mda": mda.mean(axis=0),
+            "mda_std": mda.std(axis=0),
+            "clustered_mda": cmda.mean(axis=0),
+            "sfi": sfi.mean(axis=0),
+            "stability": (mda > 0).mean(axis=0),
+            "n_folds": np.full(k, len(scores)),
         }
     )
 

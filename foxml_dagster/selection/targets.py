@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from foxml_dagster.selection.importance import importance_table
+from foxml_dagster.runner import Runner
+from foxml_dagster.selection.importance import importance_tables
 
 __all__ = ["combine_targets", "importance_by_target"]
 
@@ -43,20 +44,21 @@ def importance_by_target(
     n_estimators: int,
     min_stability: float,
     seed: int,
+    runner: Runner | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """(long table, skipped): one row per (target, feature) with its scores, rank and `helps`.
 
     A target on which importance is undefined (no fold with both classes in train and test) is
-    skipped and named in `skipped` with the reason; if every target is, ValueError.
+    skipped and named in `skipped` with the reason; if every target is, ValueError. `runner`
+    runs one task per (target, fold) (`importance.importance_tables`).
     """
     parts, skipped = [], {}
-    for target in targets:
-        try:
-            table = importance_table(
-                frame, folds, feature_columns, clusters, target=target, n_estimators=n_estimators, seed=seed
-            )
-        except ValueError as exc:
-            skipped[target] = str(exc)
+    tables = importance_tables(
+        frame, folds, feature_columns, clusters, targets=targets, n_estimators=n_estimators, seed=seed, runner=runner
+    )
+    for target, table in tables.items():
+        if isinstance(table, str):
+            skipped[target] = table
             continue
         parts.append(
             table.with_columns(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 from typing import get_args
 
@@ -12,17 +14,23 @@ from pydantic.fields import FieldInfo
 
 from foxml_dagster.config import ExperimentConfig, config_path, load_experiment
 from foxml_dagster.paths import HomeLayout, foxml_home
-from foxml_dagster.storage import partition_file
+from foxml_dagster.storage import is_remote, lake_path, partition_file, read_parquet_file
 
 
 class FoxmlHome(dg.ConfigurableResource):
-    """The FOXML_HOME folder: lake, catalog, models, reports."""
+    """The FOXML_HOME folder: lake, catalog, models, reports; the lake on object storage when
+    `lake_uri` (FOXML_LAKE_URI, e.g. s3://bucket/lake) is set."""
 
     root: str = Field(default_factory=lambda: str(foxml_home().root))
+    lake_uri: str | None = Field(
+        default_factory=lambda: os.environ.get("FOXML_LAKE_URI") or None,
+        description="Where every asset's Parquet goes instead of FOXML_HOME/lake, e.g. s3://bucket/lake; "
+        "credentials from the environment (AWS_*).",
+    )
 
     @property
     def layout(self) -> HomeLayout:
-        return HomeLayout(Path(self.root).resolve())
+        return HomeLayout(Path(self.root).resolve(), self.lake_uri)
 
     def stored(self, group: str, asset: str) -> pl.DataFrame | None:
         """What the last run stored for an unpartitioned asset, or None before its first run.
@@ -30,19 +38,25 @@ class FoxmlHome(dg.ConfigurableResource):
         For an asset that carries history forward (`trials`): it reads its own last output.
         """
         path = partition_file(self.layout.lake / group / asset, None)
-        return pl.read_parquet(path) if path.exists() else None
+        return read_parquet_file(path) if path.exists() else None
 
     def price_series(self, path: str) -> pl.DataFrame:
         """symbol, ts, close of a benchmark file (CSV or Parquet with columns ts and close;
-        `path` relative to FOXML_HOME unless absolute). Naive timestamps are read as UTC."""
-        where = Path(path) if Path(path).is_absolute() else self.layout.root / path
+        `path` relative to FOXML_HOME unless absolute or a URI such as s3://bucket/spy.parquet).
+        Naive timestamps are read as UTC."""
+        if "://" in path:
+            where = lake_path(path)
+        else:
+            where = Path(path) if Path(path).is_absolute() else self.layout.root / path
         if not where.exists():
             raise FileNotFoundError(
                 f"backtest.benchmark.path: {where} does not exist; point it at a CSV or Parquet file"
             )
-        frame = (
-            pl.read_parquet(where) if where.suffix.lower() == ".parquet" else pl.read_csv(where, try_parse_dates=True)
-        )
+        if where.suffix.lower() == ".parquet":
+            frame = read_parquet_file(where)
+        else:
+            source = io.BytesIO(where.read_bytes()) if is_remote(where) else where
+            frame = pl.read_csv(source, try_parse_dates=True)
         missing = [c for c in ("ts", "close") if c not in frame.columns]
         if missing:
             raise ValueError(f"{where}: benchmark file needs columns ts and close; missing {missing}")

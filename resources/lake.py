@@ -11,6 +11,11 @@ Keys with a prefix (`oof_predictions/lightgbm`) are stored and viewed under thei
 joined with "__" (folder `oof_predictions__lightgbm`, view `oof_predictions__lightgbm`): the last
 element alone would make `trained_models/lightgbm` and `oof_predictions/lightgbm` collide.
 
+With `lake_uri` set (FOXML_LAKE_URI=s3://bucket/lake) the same layout lives under that prefix on
+object storage: each partition file is published with one PUT of the complete object, never a
+temp object and a rename (foxml_dagster/storage.py), and the catalog's views read it through the
+same fsspec filesystem.
+
 Large per-symbol stages stream: they return `FrameBatches` (frames made one symbol batch at a
 time) and downstream stages may take their input as a `pl.LazyFrame` (a scan of the partition
 files), so no step holds the whole panel. An input typed `dict[str, pl.LazyFrame]` gets one scan
@@ -31,6 +36,7 @@ from foxml_dagster.storage import (
     partition_file,
     read_parquet_files,
     register_view,
+    scan_parquet_file,
     scan_parquet_files,
     write_parquet_atomic,
 )
@@ -140,7 +146,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             )
         wanted = context.dagster_type.typing_type
         if get_origin(wanted) is dict:
-            return {key: pl.scan_parquet(path) for key, path in files.items()}
+            return {key: scan_parquet_file(path) for key, path in files.items()}
         if wanted is pl.LazyFrame:
             return scan_parquet_files(list(files.values()))
         return read_parquet_files(list(files.values()))

@@ -30,6 +30,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foxml_dagster.backtest.benchmark import align_to, hold_equity
+from foxml_dagster.execution.backtest import route_weights
+from foxml_dagster.execution.config import ExecutionConfig
 
 __all__ = ["SERIES_COLUMNS", "BacktestConfig", "BenchmarkConfig", "benchmark_prices", "run_backtest"]
 
@@ -95,6 +97,7 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     benchmark_equity: pl.DataFrame | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> pl.DataFrame:
     """Portfolio series (one row per bar ts) of holding `signals`' target weights on `bars`.
 
@@ -104,6 +107,11 @@ def run_backtest(
         config: costs and the benchmark (default `BacktestConfig()`).
         benchmark_equity: ts, equity of the benchmark (`benchmark.hold_equity`); default: the
             buy-and-hold of `config.benchmark` over `bars` (kind file needs this argument).
+        execution: when given, the target weights are routed through the pre-trade risk engine
+            (`foxml_dagster.execution.backtest.route_weights`: the account starts at
+            `execution.capital` under `execution.risk`'s limits, lot sizes and no-trade
+            threshold), the weights held are what it allows, and the series gains a
+            `risk_denied` column (rows whose order was denied, per ts).
 
     Returns `SERIES_COLUMNS`; see the module docstring for the timing convention. Every signal
     must sit on a bar of its symbol (a signal with no bar cannot be traded and raises ValueError).
@@ -146,6 +154,7 @@ def run_backtest(
     panel = (
         px.join(sig, on=["symbol", "ts"], how="left")
         .with_columns(pl.col("target_weight").fill_null(0.0).alias("w"))
+        .pipe(route_weights, execution, cost_bps=config.cost_bps)  # one engine for every path
         .with_columns(
             (pl.col("close").shift(-1).over("symbol") / pl.col("close") - 1).fill_null(0.0).alias("fwd_ret"),
             pl.col("w").shift(1).over("symbol").fill_null(0.0).alias("w_prev"),
@@ -172,6 +181,7 @@ def run_backtest(
             pl.col("w").clip(lower_bound=0).sum().alias("long_exposure"),
             pl.col("w").clip(upper_bound=0).sum().alias("short_exposure"),
             (pl.col("w") != 0).sum().cast(pl.Int64).alias("n_positions"),
+            *([pl.col("risk_denied").sum().alias("risk_denied")] if execution is not None else []),
         )
         .sort("ts")
         .with_columns((pl.col("turnover") * cost_rate).alias("cost"))
@@ -181,7 +191,8 @@ def run_backtest(
     if benchmark_equity is None:
         benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
     bench = align_to(benchmark_equity, series.get_column("ts"))
-    return series.join(bench, on="ts", how="left").select(SERIES_COLUMNS)
+    columns = SERIES_COLUMNS + (["risk_denied"] if execution is not None else [])
+    return series.join(bench, on="ts", how="left").select(columns)
 
 
 def benchmark_prices(bars: pl.DataFrame, benchmark: BenchmarkConfig) -> pl.DataFrame:

@@ -12,6 +12,7 @@ pub mod groups;
 pub mod order_stats;
 pub mod oscillators;
 pub mod pairs;
+pub mod risk;
 pub mod rolling;
 pub mod smoothing;
 pub mod trend;

@@ -5,6 +5,7 @@ mod args;
 mod events;
 mod indicators;
 mod labels;
+mod risk;
 mod series;
 mod ta;
 
@@ -17,5 +18,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     events::register(m)?;
     series::register(m)?;
     ta::register(m)?;
+    risk::register(m)?;
     Ok(())
 }

@@ -39,6 +39,7 @@ from jobs.pipeline import (
     symbol_refresh,
     window_ingest,
 )
+from jobs.trading import kill_switch, resume_trading
 from resources.home import Experiment, FoxmlHome
 from resources.lake import LakeIOManager, asset_name
 from resources.ray import RayResource
@@ -110,6 +111,8 @@ def build_definitions() -> dg.Definitions:
             full_pipeline,
             all_symbols,
             symbol_refresh,
+            kill_switch,
+            resume_trading,
             *([window_ingest] if windowed else []),
         ],
         schedules=[daily_refresh],

@@ -46,12 +46,13 @@ def leakage_report(
     names = feature_columns(training_frame)
     specs = feature_set(cfg.features.set)
     bounds = {spec.name: spec.bounds for spec in specs if spec.bounds is not None}
+    cap, seed = sel.leakage_max_rows, cfg.training.seed
     rows = [
         *leakage.feature_lookahead_rows(bars, specs, seed=cfg.training.seed, runner=ray.stage_runner()),
-        *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr),
-        *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc),
+        *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr, max_rows=cap, seed=seed),
+        *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc, max_rows=cap, seed=seed),
         *leakage.importance_dominance_rows(
-            training_frame, names, max_share=sel.max_importance_share, seed=cfg.training.seed
+            training_frame, names, max_share=sel.max_importance_share, seed=seed, max_rows=cap
         ),
         *leakage.preprocessing_rows(training_frame, names, bounds=bounds),
         *leakage.label_lookahead_rows(bars, lambda b: make_labels(b, cfg.labels), seed=cfg.training.seed),

@@ -14,6 +14,10 @@ class SelectionConfig(Settings):
     leak_corr: float = Field(0.5, gt=0, le=1)  # |spearman(feature, realised return)| above: a leak
     leak_auc: float = Field(0.7, gt=0.5, le=1)  # single raw feature AUC beyond this either way: a leak
     max_importance_share: float = Field(0.6, gt=0, le=1)  # one feature's share of boosted gain
+    # Rows per target the row-wise leakage checks read (target copy, single-feature score,
+    # importance dominance): their estimates' errors are ~1/sqrt(n), far inside the limits.
+    # null: every row. The scaler fingerprints always read every row (docs/research.md).
+    leakage_max_rows: int | None = Field(200_000, ge=1000)
     cluster_corr: float = Field(0.7, gt=0, le=1)  # |spearman| that puts features in one cluster
     n_estimators: int = Field(64, ge=8)  # trees of the importance forest
     min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help

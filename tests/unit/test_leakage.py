@@ -310,3 +310,35 @@ def test_declared_bounds_hold_on_real_bars(standard):
         column = values[spec.name].drop_nulls().drop_nans()
         low, high = spec.bounds
         assert column.min() >= low - 1e-12 and column.max() <= high + 1e-12, spec.name
+
+
+def test_fingerprints_hold_at_size_no_alarm_on_continuous_values_and_a_rank_transform_caught():
+    # 300,000 rows: continuous values pack densely, which must not pass for an evenly spaced grid.
+    rng = np.random.default_rng(4)
+    n = 300_000
+    x = rng.standard_t(4, n)
+    frame = pl.DataFrame(
+        {
+            "symbol": np.where(np.arange(n) % 2 == 0, "AAA", "BBB"),
+            "ts": np.arange(n) // 2,
+            "honest": x,
+            "ranked": pl.Series(x).rank().to_numpy() / n,
+            "zscored": (x - x.mean()) / x.std(),
+        }
+    )
+    flagged = {
+        r["subject"]: r["detail"]
+        for r in failed(leakage.preprocessing_rows(frame, ["honest", "ranked", "zscored"])).iter_rows(named=True)
+    }
+    assert set(flagged) == {"ranked", "zscored"}
+    assert "evenly spaced" in flagged["ranked"] and "z-score" in flagged["zscored"]
+
+
+def test_sampled_row_checks_still_catch_a_partial_copy_of_the_target(synthetic):
+    _, frame, names = synthetic
+    big = pl.concat([frame] * 20)  # enough rows for the cap to bite
+    copy = big.with_columns(pl.when(pl.int_range(pl.len()) % 10 < 8).then(pl.col("ret")).otherwise(0.0).alias("copy"))
+    for check in (leakage.target_copy_rows, leakage.single_feature_score_rows):
+        limit = {"max_abs_corr": 0.5} if check is leakage.target_copy_rows else {"max_auc": 0.7}
+        rows = check(copy, [*names, "copy"], max_rows=5_000, seed=1, **limit)
+        assert {r["subject"].split(" ")[0] for r in rows if r["status"] == "fail"} == {"copy"}

@@ -101,6 +101,8 @@ def _all_targets(
         min_stability=cfg.min_stability,
         seed=seed,
         runner=runner,
+        max_train_rows=cfg.importance_max_train_rows,
+        max_test_rows=cfg.importance_max_test_rows,
     )
     scores = combine_targets(long, min_target_support=cfg.min_target_support, min_features=cfg.min_features)
     used = ",".join(sorted(long["target"].unique()))
@@ -127,7 +129,16 @@ def _single_target(
     """The earlier rule: importance on one target; see the module docstring."""
     target = importance_target(frame, cfg)
     scores = importance_table(
-        frame, folds, candidates, clusters, target=target, n_estimators=cfg.n_estimators, seed=seed, runner=runner
+        frame,
+        folds,
+        candidates,
+        clusters,
+        target=target,
+        n_estimators=cfg.n_estimators,
+        seed=seed,
+        runner=runner,
+        max_train_rows=cfg.importance_max_train_rows,
+        max_test_rows=cfg.importance_max_test_rows,
     )
     helps = (pl.col("clustered_mda") > 0) & (pl.col("stability") >= cfg.min_stability)
     scores = scores.with_columns(

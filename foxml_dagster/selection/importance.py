@@ -62,10 +62,21 @@ def importance_table(
     n_estimators: int,
     seed: int,
     runner: Runner | None = None,
+    max_train_rows: int | None = None,
+    max_test_rows: int | None = None,
 ) -> pl.DataFrame:
     """One row per feature: mdi, mda, mda_std, clustered_mda, sfi, stability, cluster, n_folds."""
     table = importance_tables(
-        frame, folds, feature_columns, clusters, targets=[target], n_estimators=n_estimators, seed=seed, runner=runner
+        frame,
+        folds,
+        feature_columns,
+        clusters,
+        targets=[target],
+        n_estimators=n_estimators,
+        seed=seed,
+        runner=runner,
+        max_train_rows=max_train_rows,
+        max_test_rows=max_test_rows,
     )[target]
     if isinstance(table, str):
         raise ValueError(table)
@@ -82,6 +93,8 @@ def importance_tables(
     n_estimators: int,
     seed: int,
     runner: Runner | None = None,
+    max_train_rows: int | None = None,
+    max_test_rows: int | None = None,
 ) -> dict[str, pl.DataFrame | str]:
     """Per target: its `importance_table`, or why importance is undefined on it (no fold with both
     classes in train and test). `runner` runs one task per (target, fold) (default: here, in
@@ -98,7 +111,18 @@ def importance_tables(
     ]
     calls = [
         Call(
-            (shared_frame, shared_folds, target, fold, feature_columns, clusters, n_estimators, seed),
+            (
+                shared_frame,
+                shared_folds,
+                target,
+                fold,
+                feature_columns,
+                clusters,
+                n_estimators,
+                seed,
+                max_train_rows,
+                max_test_rows,
+            ),
             name=f"importance:{target}:fold{fold}",
         )
         for target, fold in plan
@@ -124,9 +148,16 @@ def fold_importance(
     clusters: np.ndarray,
     n_estimators: int,
     seed: int,
+    max_train_rows: int | None = None,
+    max_test_rows: int | None = None,
 ) -> tuple[np.ndarray, ...] | None:
     """(mdi, mda, clustered_mda, sfi) of one (target, fold), one value per feature; None when the
-    fold lacks a class in train or test."""
+    fold lacks a class in train or test.
+
+    The forest and the single-feature trees fit at most `max_train_rows` training rows and are
+    scored on at most `max_test_rows` test rows (uniform draws, seeded by (seed, fold)): the
+    permutation work is test rows x trees x features, so a cap keeps selection's cost flat in the
+    panel's size, at the price of noisier AUC drops (standard error ~0.5 / sqrt(test rows))."""
     # scikit-learn is imported where it is used: it costs seconds at code-location load.
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import roc_auc_score
@@ -135,7 +166,11 @@ def fold_importance(
     arrays = _fold_xy(frame.filter(pl.col("target") == target), group, feature_columns)
     if arrays is None:
         return None
-    xa, ya, wa, xb, yb = arrays
+    rng = np.random.default_rng([seed, fold, 1])
+    xa, ya, wa = _capped(rng, max_train_rows, arrays[0], arrays[1], arrays[2])
+    xb, yb = _capped(rng, max_test_rows, arrays[3], arrays[4])
+    if len(np.unique(ya)) < 2 or len(np.unique(yb)) < 2:
+        return None
     k = len(feature_columns)
     forest = RandomForestClassifier(
         n_estimators=n_estimators, max_features=1, min_samples_leaf=20, n_jobs=1, random_state=seed
@@ -144,11 +179,25 @@ def fold_importance(
     # Seeded by (seed, fold), not drawn from one stream across folds: a fold's permutation must not
     # depend on which folds ran before it, so any task order on any node gives the same scores.
     order = np.random.default_rng([seed, fold]).permutation(len(yb))
-    mda = [base - _permuted_auc(forest, xb, yb, [j], order) for j in range(k)]
-    by_cluster = {c: base - _permuted_auc(forest, xb, yb, np.flatnonzero(clusters == c), order) for c in set(clusters)}
+    members = {c: np.flatnonzero(clusters == c) for c in set(clusters)}
+    by_cluster = {c: base - _permuted_auc(forest, xb, yb, cols, order) for c, cols in members.items()}
     cmda = [by_cluster[c] for c in clusters]
+    # A feature alone in its cluster is permuted alone there already: its MDA is the cluster's.
+    mda = [
+        by_cluster[c] if len(members[c]) == 1 else base - _permuted_auc(forest, xb, yb, [j], order)
+        for j, c in enumerate(clusters)
+    ]
     sfi = [_single_feature_auc(xa[:, j], ya, wa, xb[:, j], yb, seed) - 0.5 for j in range(k)]
     return forest.feature_importances_, np.array(mda), np.array(cmda), np.array(sfi)
+
+
+def _capped(rng: np.random.Generator, cap: int | None, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The same uniform draw of at most `cap` rows from each array (in row order)."""
+    n = len(arrays[0])
+    if cap is None or n <= cap:
+        return arrays
+    keep = np.sort(rng.choice(n, size=cap, replace=False))
+    return tuple(np.ascontiguousarray(a[keep]) for a in arrays)
 
 
 def _table(feature_columns: list[str], clusters: np.ndarray, scores: list[tuple[np.ndarray, ...]]) -> pl.DataFrame:

@@ -45,16 +45,28 @@ def importance_by_target(
     min_stability: float,
     seed: int,
     runner: Runner | None = None,
+    max_train_rows: int | None = None,
+    max_test_rows: int | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """(long table, skipped): one row per (target, feature) with its scores, rank and `helps`.
 
     A target on which importance is undefined (no fold with both classes in train and test) is
     skipped and named in `skipped` with the reason; if every target is, ValueError. `runner`
-    runs one task per (target, fold) (`importance.importance_tables`).
+    runs one task per (target, fold) (`importance.importance_tables`), each on at most
+    `max_train_rows` / `max_test_rows` rows of its fold.
     """
     parts, skipped = [], {}
     tables = importance_tables(
-        frame, folds, feature_columns, clusters, targets=targets, n_estimators=n_estimators, seed=seed, runner=runner
+        frame,
+        folds,
+        feature_columns,
+        clusters,
+        targets=targets,
+        n_estimators=n_estimators,
+        seed=seed,
+        runner=runner,
+        max_train_rows=max_train_rows,
+        max_test_rows=max_test_rows,
     )
     for target, table in tables.items():
         if isinstance(table, str):

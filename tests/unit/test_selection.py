@@ -212,3 +212,24 @@ def test_a_target_without_both_classes_is_skipped_and_named(two_targets):
     )
     assert table["importance_target"][0] == "tb_a,tb_b"
     assert all("skipped flat" in r for r in table.filter(pl.col("feature") != "twin")["reason"])
+
+
+def test_importance_on_capped_rows_keeps_the_signal_and_is_reproducible(data):
+    frame, names, folds = data
+    from foxml_dagster.selection import importance_table
+    from foxml_dagster.selection.redundancy import correlation_clusters
+
+    clusters = correlation_clusters(frame, names, min_corr=0.7)
+    kwargs = dict(target="tb_h1", n_estimators=16, seed=0)
+    full = importance_table(frame, folds, names, clusters, **kwargs)
+    # The folds here hold ~2,200 training and ~750 test rows: caps above that change nothing.
+    assert importance_table(frame, folds, names, clusters, max_train_rows=5000, max_test_rows=5000, **kwargs).equals(
+        full
+    )
+    capped = importance_table(frame, folds, names, clusters, max_train_rows=1000, max_test_rows=1000, **kwargs)
+    assert not capped.equals(full)
+    assert capped.equals(
+        importance_table(frame, folds, names, clusters, max_train_rows=1000, max_test_rows=1000, **kwargs)
+    )
+    best = capped.sort("clustered_mda", descending=True)["feature"][0]
+    assert best in ("signal", "twin") and capped.filter(pl.col("feature") == "noise_a")["mda"][0] < 0.05

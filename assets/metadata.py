@@ -73,6 +73,37 @@ COLUMNS: dict[str, str] = {
     "client_order_id": "Deterministic order id: a hash of what the order is for.",
     "side": "buy or sell.",
     "qty": "Quantity.",
+    # The tearsheet's summary (foxml_dagster/backtest/summary.py); benchmark_<x> is the same for the benchmark.
+    "total_return": "Compounded net return over the period.",
+    "cagr": "Compound annual growth rate.",
+    "ann_vol": "Annualised volatility of period returns.",
+    "sortino": "Annualised mean return over downside deviation.",
+    "max_drawdown": "Largest fall from a running peak of equity (negative).",
+    "avg_gross_exposure": "Mean sum of absolute weights.",
+    "avg_net_exposure": "Mean sum of signed weights.",
+    "share_invested": "Share of periods with any position.",
+    "share_net_long": "Share of periods with net exposure above zero.",
+    "share_net_short": "Share of periods with net exposure below zero.",
+    "hit_rate": "Share of invested periods with a positive return.",
+    "avg_turnover": "Mean sum of absolute weight changes per period.",
+    "total_cost": "Sum of costs charged, as a return.",
+    "tracking_error": "Annualised volatility of the return in excess of the benchmark.",
+    "information_ratio": "Annualised excess return over tracking error.",
+    "beta": "Regression slope of strategy on benchmark returns.",
+    "alpha": "Annualised regression intercept against the benchmark.",
+    "alpha_tstat": "t-statistic of alpha.",
+    "correlation": "Correlation of strategy and benchmark returns.",
+    "excess_return": "Total return minus the benchmark's.",
+    "periods_per_year": "Bars per year used to annualise (inferred or backtest.periods_per_year).",
+    "years": "Length of the period in years.",
+    "start": "First bar of the period.",
+    "end": "Last bar of the period.",
+    "n_trials": "Strategies tried on this data set so far (the deflated Sharpe's N).",
+    "n_effective_trials": "Independent trials after correlation deflation.",
+    "trial_id": "Hash of the trial's configuration.",
+    "pbo": "Probability of backtest overfitting (CSCV).",
+    "pbo_strategies": "Strategies in the PBO grid.",
+    "flags": "Caveats that apply (short sample, not significant, tracks the benchmark).",
 }
 
 
@@ -101,6 +132,8 @@ def _feature_descriptions() -> dict[str, str]:
 def describe_column(name: str, features: Mapping[str, str] | None = None) -> str:
     if name in COLUMNS:
         return COLUMNS[name]
+    if name.startswith("benchmark_") and name.removeprefix("benchmark_") in COLUMNS:
+        return f"Benchmark: {COLUMNS[name.removeprefix('benchmark_')]}"
     if features and name in features:
         return features[name]
     return ""
@@ -120,12 +153,13 @@ def column_schema(schema: Mapping[str, pl.DataType]) -> dg.TableSchema:
 def table(frame: pl.DataFrame, *, max_rows: int = 50) -> dg.MetadataValue:
     """The first rows as a typed table (sortable, scrollable in the UI), floats rounded."""
     shown = frame.head(max_rows).with_columns(pl.selectors.float().round(DIGITS))
-    # Records hold plain JSON values: dates and lists as text, so every row serializes.
-    plain = shown.with_columns(
-        pl.selectors.temporal().cast(pl.String), pl.selectors.by_dtype(pl.List, pl.Struct).cast(pl.String)
-    )
-    records = [dg.TableRecord({k: v for k, v in row.items() if v is not None}) for row in plain.iter_rows(named=True)]
+    records = [dg.TableRecord({k: _scalar(v) for k, v in row.items()}) for row in shown.iter_rows(named=True)]
     return dg.MetadataValue.table(records, schema=column_schema(shown.schema))
+
+
+def _scalar(value):
+    """Records hold plain values: dates, lists and structs as text, so every row serializes."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 def markdown_table(frame: pl.DataFrame, *, max_rows: int = 30, digits: int = DIGITS) -> dg.MetadataValue:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.partitions import range_tags, symbol_partitions
 from assets.windows import WINDOWED
+from resources.home import ExperimentOverrides
 
 PER_SYMBOL_ASSETS = ("raw_bars", "bars", "bars_quarantine", "bars_coverage", "features", "labels")
 # A job runs one partitions definition: the symbol x window stage has its own job.
@@ -27,8 +28,11 @@ all_symbols = dg.define_asset_job(
     "all_symbols",
     selection=dg.AssetSelection.all() - _WINDOWED_STAGES,
     tags={ALL_SYMBOLS_TAG: "all"},
+    # The launchpad opens on the experiment settings a run may change, each null (the file's value).
+    config={"resources": {"experiment": {"config": {"overrides": ExperimentOverrides().model_dump()}}}},
     description="The whole pipeline over every registered symbol, in one run: open the "
-    "launchpad and press Launch Run, no partition to pick. The same steps as full_pipeline.",
+    "launchpad, change any experiment override, and press Launch Run; no partition to pick. "
+    "The same steps as full_pipeline.",
 )
 
 window_ingest = dg.define_asset_job(

@@ -28,8 +28,11 @@ def benchmark_equity(config: BacktestConfig, home: FoxmlHome, bars: pl.DataFrame
     "default).",
 )
 def backtest(experiment: Experiment, home: FoxmlHome, signals: pl.DataFrame, bars: pl.DataFrame) -> pl.DataFrame:
-    cfg = experiment.config.backtest
-    return run_backtest(signals, bars, cfg, benchmark_equity=benchmark_equity(cfg, home, bars))
+    cfg = experiment.config
+    # With backtest.route_through_risk, through the pre-trade risk engine as trading would be.
+    equity = benchmark_equity(cfg.backtest, home, bars)
+    execution = cfg.backtest.execution_or_none(cfg.execution)
+    return run_backtest(signals, bars, cfg.backtest, benchmark_equity=equity, execution=execution)
 
 
 @dg.asset(

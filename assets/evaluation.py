@@ -76,6 +76,7 @@ def strategy_returns(
         signals=cfg.signals,
         backtest=cfg.backtest,
         benchmark_equity=benchmark_equity(cfg.backtest, home, bars),
+        execution=cfg.backtest.execution_or_none(cfg.execution),
     )
 
 

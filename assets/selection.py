@@ -151,6 +151,7 @@ def target_ranking(
         periods_per_year=resolve_periods_per_year(cfg.backtest, bars.get_column("ts")),
         benchmark_equity=benchmark_equity(cfg.backtest, home, bars),
         dsr_variance=cfg.evaluation.dsr_variance,
+        execution=cfg.backtest.execution_or_none(cfg.execution),
     )
     context.add_output_metadata(
         {"ranking": table_metadata(table), "top_target": table["target"][0], "n_trials": len(tried)}

@@ -22,6 +22,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from foxml_dagster.backtest import BacktestConfig, run_backtest
+from foxml_dagster.execution.config import ExecutionConfig
 from foxml_dagster.settings import Settings
 from foxml_dagster.signals import SignalConfig, signals_from_predictions
 
@@ -107,11 +108,14 @@ def strategy_returns(
     signals: SignalConfig,
     backtest: BacktestConfig,
     benchmark_equity: pl.DataFrame | None = None,
+    execution: ExecutionConfig | None = None,
 ) -> pl.DataFrame:
     """Long frame (`STRATEGY_COLUMNS`): the backtest series of every (family, target, variant).
 
     `predictions` holds one prediction per (family, target, symbol, ts) (CPCV paths already
     averaged, `ensemble.path_mean`), e.g. the families' out-of-fold predictions and the ensemble's.
+    With `execution`, each strategy is routed through the pre-trade risk engine as the traded
+    backtest is (`run_backtest`), so every trial sees the same limits.
     """
     parts = []
     pairs = predictions.select("family", "target").unique().sort("family", "target").iter_rows()
@@ -121,7 +125,7 @@ def strategy_returns(
             weights = signals_from_predictions(
                 predictions, target=target, family=family, limits=cfg.risk, gain=cfg.gain
             )
-            series = run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity)
+            series = run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity, execution=execution)
             parts.append(
                 series.select(
                     pl.lit(strategy_name(family, target, variant)).alias("strategy"),

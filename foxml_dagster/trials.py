@@ -237,6 +237,14 @@ class TrialSpace:
             "seed": experiment.training.seed,
         }
 
+    def _execution(self) -> dict[str, Any]:
+        """What shapes a backtest's positions: the risk engine's limits, capital and order rules
+        (not which broker, account or mode runs the live loop)."""
+        if not self.experiment.backtest.route_through_risk:
+            return {}
+        execution = self.experiment.execution.model_dump(mode="json")
+        return {k: v for k, v in execution.items() if k in ("capital", "risk", "orders")}
+
     def _selection(self) -> dict[str, Any]:
         return self.experiment.selection.model_dump(mode="json")
 
@@ -249,7 +257,13 @@ class TrialSpace:
         signals = self.experiment.signals.model_dump(mode="json")
         costs = self.experiment.backtest.cost_bps
         return trial_id(
-            "ranking", **self._base, selection=self._selection(), target=target, signals=signals, cost=costs
+            "ranking",
+            **self._base,
+            selection=self._selection(),
+            target=target,
+            signals=signals,
+            cost=costs,
+            execution=self._execution(),
         )
 
     def strategy(self, family: str, target: str, variant: Any, family_params: Mapping[str, Any]) -> str:
@@ -270,4 +284,5 @@ class TrialSpace:
             dead_zone=variant.dead_zone,
             limits=self.experiment.signals.risk.model_dump(mode="json", exclude={"dead_zone"}),
             cost=self.experiment.backtest.cost_bps,
+            execution=self._execution(),
         )

@@ -89,6 +89,16 @@ class BacktestConfig(BaseModel):
         1.0, gt=0, description="a backtest shorter than this is flagged: its annualised figures extrapolate"
     )
     log_scale: bool = Field(False, description="tearsheet: plot equity on a log scale (long histories)")
+    route_through_risk: bool = Field(
+        False,
+        description="route the backtest, the strategy grid and the target ranking through the pre-trade risk "
+        "engine under execution.risk (docs/execution.md): off by default, since a multi-year backtest has no "
+        "operator to resume a halt and today's currency limits bind as its equity grows",
+    )
+
+    def execution_or_none(self, execution: ExecutionConfig) -> ExecutionConfig | None:
+        """The execution settings a routed backtest uses; None when it is not routed."""
+        return execution if self.route_through_risk else None
 
 
 def run_backtest(

@@ -16,7 +16,8 @@ rate 0, simple returns, P = periods per year):
   sqrt(P); information_ratio: mean(r - b) / std(r - b, ddof=1) sqrt(P).
 - exposure: avg_gross_exposure, avg_net_exposure, share_net_long / share_net_short (share of
   periods with net exposure above / below 0), share_invested (gross exposure above 0).
-- hit_rate: share of invested periods with r > 0; avg_turnover; total_cost.
+- hit_rate: share of invested periods with r > 0; avg_turnover; total_cost; risk_denied: the
+  orders the pre-trade risk engine denied (a routed backtest).
 - periods_per_year: as configured, else inferred from the timestamps (`infer_periods_per_year`);
   years = n / P.
 
@@ -86,6 +87,8 @@ def summarize_backtest(
     out: dict[str, Any] = {**_absolute(net, ppy), **_exposure(series, net)}
     out["avg_turnover"] = float(series.get_column("turnover").mean())
     out["total_cost"] = float(series.get_column("cost").sum())
+    if "risk_denied" in series.columns:
+        out["risk_denied"] = int(series.get_column("risk_denied").sum())
     if "benchmark_return" in series.columns:
         bench = _column(series, "benchmark_return")
         out.update({f"benchmark_{k}": v for k, v in _absolute(bench, ppy).items() if k != "psr"})
@@ -199,6 +202,12 @@ def flags(summary: dict[str, Any], *, min_years: float = 1.0) -> list[str]:
             f"tracks the benchmark: correlation {corr:.2f}, beta {beta:.2f}; judge it by alpha "
             f"({_pct(summary.get('alpha'))} a year, t {_num(summary.get('alpha_tstat'))}) and excess return "
             f"({_pct(summary.get('excess_return'))})"
+        )
+    denied = summary.get("risk_denied")
+    if denied:
+        out.append(
+            f"risk limits bit: the pre-trade risk engine denied {denied:,} orders, so the book held less than "
+            "the signals asked (execution.risk in the experiment; docs/execution.md)"
         )
     for side in ("long", "short"):
         share = summary.get(f"share_net_{side}")

@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from foxml_dagster.backtest import BacktestConfig, run_backtest
+from foxml_dagster.execution.config import ExecutionConfig
 from foxml_dagster.models import get_family
 from foxml_dagster.selection.importance import fold_arrays
 from foxml_dagster.signals import SignalConfig, signals_from_predictions
@@ -50,11 +51,13 @@ def rank_targets(
     periods_per_year: int,
     benchmark_equity: pl.DataFrame | None = None,
     dsr_variance: str = "null",
+    execution: ExecutionConfig | None = None,
 ) -> pl.DataFrame:
     """One row per target, best first (see the module docstring).
 
     `n_trials` is the number of distinct trials run on this data set, these targets included:
-    the deflated Sharpe is measured against the best of that many unskilled ones.
+    the deflated Sharpe is measured against the best of that many unskilled ones. With
+    `execution` the strategies go through the pre-trade risk engine, as every backtest does.
     """
     from sklearn.metrics import roc_auc_score  # lazy: scikit-learn is slow to import
 
@@ -75,7 +78,8 @@ def rank_targets(
             predicted.append(keys.with_columns(pl.Series("y_score", np.mean(scores, axis=0))))
         rows.append(_row(target, aucs))
         if predicted:
-            series[target] = _strategy_series(pl.concat(predicted), target, bars, signals, backtest, benchmark_equity)
+            one = pl.concat(predicted)
+            series[target] = _strategy_series(one, target, bars, signals, backtest, benchmark_equity, execution)
     _add_trial_statistics(rows, series, n_trials, periods_per_year, dsr_variance)
     table = pl.DataFrame(rows).sort(["composite", "mean_auc"], descending=True).with_row_index("rank", offset=1)
     return table.with_columns(pl.col("rank").cast(pl.Int64))
@@ -95,13 +99,15 @@ def _strategy_series(
     signals: SignalConfig,
     backtest: BacktestConfig,
     benchmark_equity: pl.DataFrame | None,
+    execution: ExecutionConfig | None,
 ) -> pl.DataFrame:
     """ts, net_return of trading the averaged test predictions of `target` (one per sample: CPCV
     tests a sample in several folds, whose predictions are averaged too)."""
     one = predicted.group_by("symbol", "ts").agg(pl.col("y_score").mean())
     one = one.with_columns(pl.lit(RANKING_FAMILY).alias("family"), pl.lit(target).alias("target"))
     weights = signals_from_predictions(one, target=target, limits=signals.risk, gain=signals.gain)
-    return run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity).select("ts", "net_return")
+    series = run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity, execution=execution)
+    return series.select("ts", "net_return")
 
 
 def _add_trial_statistics(

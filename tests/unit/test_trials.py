@@ -196,3 +196,33 @@ def test_the_history_counts_each_configuration_once_across_runs():
     assert len(trials_on(third, space.data_key)) == len(rows) + n_variants
     assert third.filter(~pl.col("in_last_run")).height == n_variants  # the old lightgbm trials
     assert trials_on(third, "another data set") == set()
+
+
+def test_risk_routing_and_its_limits_are_part_of_a_trial_only_when_on():
+    grid, _ = variants(ExperimentConfig().evaluation, ExperimentConfig().signals)
+    params = {"lightgbm": {"n_estimators": 100}}
+
+    def ids(raw: dict) -> set[str]:
+        space = TrialSpace(ExperimentConfig.model_validate(raw))
+        return {space.strategy("lightgbm", "t", v, params) for v in grid} | {space.ranking("t")}
+
+    tight = {"execution": {"risk": {"max_position_weight": 0.1}}}
+    assert ids({}) == ids(tight)  # not routed: the live limits do not shape the backtests
+    routed = {"backtest": {"route_through_risk": True}}
+    assert ids(routed).isdisjoint(ids({}))
+    assert ids(routed).isdisjoint(ids({**routed, **tight}))
+
+
+def test_a_routed_strategy_holds_what_the_risk_engine_allows():
+    from foxml_dagster.execution.config import ExecutionConfig
+
+    bars = ar1_panel(0, 0.0, n_symbols=4, n=120)
+    predictions = rule_predictions(bars)
+    grid = variants(EvaluationConfig(signal_gains=[16.0], signal_dead_zones=[0.0]), SignalConfig())[0]
+    costs = BacktestConfig(cost_bps=0, periods_per_year=252)
+    free = strategy_returns(predictions, bars, grid=grid, signals=SignalConfig(), backtest=costs)
+    capped = ExecutionConfig.model_validate({"risk": {"max_position_weight": 0.05, "lot_size": 0}})
+    routed = strategy_returns(predictions, bars, grid=grid, signals=SignalConfig(), backtest=costs, execution=capped)
+    assert routed.columns == free.columns and routed.height == free.height
+    # Signals ask for up to 25 % a symbol; the engine lets each position grow to 5 % of equity only.
+    assert free["gross_exposure"].max() > 0.5 and routed["gross_exposure"].max() <= 4 * 0.05 + 1e-9

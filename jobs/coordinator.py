@@ -88,7 +88,12 @@ class FoxmlRunCoordinator(QueuedRunCoordinator):
         from assets.partitions import symbol_partitions
 
         run = context.dagster_run
-        tags = {k: v for k, v in run_tags(run.run_config).items() if k not in run.tags}
+        try:
+            provenance = run_tags(run.run_config)
+        except Exception as exc:  # noqa: BLE001 - a tag must never stop a launch; the run reports config errors
+            self._logger.warning(f"foxml: no provenance tags for run {run.run_id}: {exc}")
+            provenance = {}
+        tags = {k: v for k, v in provenance.items() if k not in run.tags}
         tags |= all_symbols_tags(run, list(self._instance.get_dynamic_partitions(symbol_partitions.name)))
         if tags:
             self._instance.add_run_tags(run.run_id, tags)

@@ -285,3 +285,40 @@ def test_json_errors_are_one_object_per_line(small_experiment, home, capsys):
     records = [json.loads(line) for line in lines]
     assert records[0]["level"] == "error" and "signals.gain" in records[0]["message"]
     assert all("run_id" in record for record in records)
+
+
+def test_the_run_coordinator_tags_runs_and_gives_all_symbols_every_registered_symbol(
+    small_experiment, home, monkeypatch
+):
+    from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+
+    from foxml_dagster.definitions import build_definitions
+    from jobs.coordinator import CONFIG_HASH_TAG, GIT_REVISION_TAG, FoxmlRunCoordinator, config_hash
+
+    instance = cli._instance()  # configs/dagster.yaml names the coordinator
+    assert isinstance(instance.run_coordinator, FoxmlRunCoordinator)
+    # Enqueueing needs the code location's origin, which only a running webserver has (the
+    # browser test launches through it); here the queue hands back the run it was given.
+    handed = []
+    monkeypatch.setattr(
+        QueuedRunCoordinator, "submit_run", lambda self, context: handed.append(context) or context.dagster_run
+    )
+    cli.register_symbols(instance)
+    defs = build_definitions()
+    overrides = {"resources": {"experiment": {"config": {"overrides": {"splits": {"n_folds": 4}}}}}}
+
+    def submitted(job_name: str, run_config: dict, tags: dict) -> dict:
+        job = defs.resolve_job_def(job_name)
+        run = instance.create_run_for_job(job_def=job, run_config=run_config, tags={**job.tags, **tags})
+        return instance.run_coordinator.submit_run(SubmitRunContext(run, workspace=None)).tags
+
+    tags = submitted("all_symbols", overrides, {})
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == ("AAPL", "MSFT")
+    assert tags[CONFIG_HASH_TAG] == config_hash({"splits.n_folds": 4}) != config_hash()
+    assert tags[GIT_REVISION_TAG]
+    # A partition the user picked wins; other jobs get provenance tags but no range.
+    picked = submitted("all_symbols", {}, {"dagster/partition": "IBM"})
+    assert "dagster/asset_partition_range_start" not in picked and picked[CONFIG_HASH_TAG] == config_hash()
+    other = submitted("symbol_refresh", {}, {"dagster/partition": "IBM"})
+    assert "dagster/asset_partition_range_start" not in other and CONFIG_HASH_TAG in other
+    assert len(handed) == 3 and handed[0].dagster_run.tags == instance.get_run_by_id(handed[0].dagster_run.run_id).tags

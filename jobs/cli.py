@@ -215,7 +215,7 @@ def cmd_run(args, out: Output) -> int:
         if out.json:
             out.error(lines[0].removeprefix("foxml: "), event="run_failure", details=lines[1:])
         else:
-            print("\n".join(lines), file=sys.stderr)
+            print("\n".join(lines), file=out.stderr())
         return 1
     _summary(result, seconds, out, progress.seconds if progress else {})
     return 0

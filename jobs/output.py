@@ -8,16 +8,18 @@ With `--log-format json` every line on either stream is one JSON object carrying
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 # Width for text that is not going to a terminal (CI logs, files, pipes): wide enough that the
 # summary's tables are never folded.
@@ -40,10 +42,25 @@ class Output:
         self.json = log_format == "json"
         self.verbosity = verbosity
         self.run_id: str | None = None
+        self._stderr: tuple[object, TextIO] | None = None
+
+    def stderr(self) -> TextIO:
+        """stderr as it was when the command started. An in-process run captures each step's
+        output by pointing file descriptors 1 and 2 at its compute log files, which would swallow
+        progress written while a step runs; a duplicate of the original descriptor is not moved."""
+        stream = sys.stderr
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            return stream  # not a real file (pytest's capture): nothing redirects it
+        if self._stderr is None or self._stderr[0] is not stream:
+            stream.flush()
+            self._stderr = (stream, os.fdopen(os.dup(fd), "w", buffering=1, encoding=stream.encoding or "utf-8"))
+        return self._stderr[1]
 
     # Consoles are built on each use: tests and callers may swap sys.stdout / sys.stderr.
     def console(self, *, err: bool) -> Console:
-        stream = sys.stderr if err else sys.stdout
+        stream = self.stderr() if err else sys.stdout
         terminal = stream.isatty()
         return Console(file=stream, width=None if terminal else PIPE_WIDTH, soft_wrap=not terminal, highlight=False)
 
@@ -64,10 +81,10 @@ class Output:
         if level == "debug" and self.verbosity < 1:
             return
         if self.json:
-            print(self._record(level, message, **fields), file=sys.stderr, flush=True)
+            print(self._record(level, message, **fields), file=self.stderr(), flush=True)
         else:
             prefix = {"warning": "foxml: warning: ", "error": "foxml: "}.get(level, "foxml: ")
-            print(f"{prefix}{message}", file=sys.stderr, flush=True)
+            print(f"{prefix}{message}", file=self.stderr(), flush=True)
 
     def warning(self, message: str, **fields: Any) -> None:
         self.log(message, level="warning", **fields)
@@ -119,13 +136,13 @@ class StepProgress:
             self._live = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
-                MofNCompleteColumn(),
+                TextColumn("{task.fields[count]}"),  # steps done of all, on the job's line only
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
             )
             self._live.start()
-            self._overall = self._live.add_task(f"[bold]{self.label}", total=self.total or None)
+            self._overall = self._live.add_task(f"[bold]{self.label}", total=None, count=f"0/{self.total}")
         self._thread.start()
         return self
 
@@ -167,7 +184,7 @@ class StepProgress:
         if kind == "STEP_START":
             self._started_at[step] = at
             if self._live is not None:
-                self._tasks[step] = self._live.add_task(f"  {step}", total=None)
+                self._tasks[step] = self._live.add_task(f"  {step}", total=None, count="")
             else:
                 out.log(f"[{elapsed:7.1f}s] started {step}", level="debug", event="step_start", step=step)
             return
@@ -182,7 +199,7 @@ class StepProgress:
             task = self._tasks.pop(step, None)
             if task is not None:
                 self._live.remove_task(task)
-            self._live.update(self._overall, completed=done)
+            self._live.update(self._overall, count=f"{done}/{self.total}")
             style = {"done": "green", "FAILED": "bold red", "skipped": "yellow"}[mark]
             self._live.console.print(f"[{style}]{mark:>7}[/] {step:<34} {seconds:7.1f}s   ({done}/{self.total})")
         elif out.json:

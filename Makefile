@@ -47,12 +47,14 @@ ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT); Ctrl-C (or SI
 docs: setup  ## regenerate docs/reference.md and docs/experiment.schema.json from the config models
 	$(BIN)/python scripts/config_reference.py
 
-bench: setup  ## kernels, features, labels, training, ingest, risk; writes benchmarks/results*.md
+bench: setup  ## kernels, features, labels, training, ingest, risk, precision, whole pipeline; writes benchmarks/results*.md
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/labels.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/risk.py
+	$(BIN)/python benchmarks/precision.py
+	$(BIN)/python benchmarks/pipeline.py
 
 lint: setup  ## ruff (lint + format) and clippy, stricter than the lint in make test
 	$(BIN)/ruff check .

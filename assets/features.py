@@ -31,11 +31,15 @@ def features(context: dg.AssetExecutionContext, experiment: Experiment, ray: Ray
     # Each symbol batch is written to the lake as soon as it is computed: a 200-feature panel is
     # many times the size of its bars, so it is never held whole.
     yield dg.Output(
-        FrameBatches(feature_batches(bars, specs, memory_budget_mb=config.memory_budget_mb, runner=runner)),
+        FrameBatches(
+            config.stored(batch)
+            for batch in feature_batches(bars, specs, memory_budget_mb=config.memory_budget_mb, runner=runner)
+        ),
         metadata={
             "runner": runner.name,
             "feature_set": config.set,
             "n_features": len(specs),
+            "dtype": config.dtype,
             "catalog": dg.MetadataValue.md(
                 "\n".join(f"- `{s.name}` (warm-up {s.warmup}): {s.description}" for s in specs)
             ),
@@ -58,12 +62,13 @@ def features(context: dg.AssetExecutionContext, experiment: Experiment, ray: Ray
 def cross_sectional_features(
     context: dg.AssetExecutionContext, experiment: Experiment, bars: pl.DataFrame
 ) -> pl.DataFrame:
-    name = experiment.config.features.cross_sectional
+    config = experiment.config.features
+    name = config.cross_sectional
     if name is None:
         return bars.select("symbol", "ts").sort("symbol", "ts")
     specs = cross_sectional_set(name)
     started = time.perf_counter()
-    frame = compute_cross_sectional(bars, specs)
+    frame = config.stored(compute_cross_sectional(bars, specs))
     context.add_output_metadata(
         {
             "feature_set": name,

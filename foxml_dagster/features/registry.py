@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
+import polars as pl
 from pydantic import Field, field_validator
 
 from foxml_dagster.features.panel import Panel
@@ -25,6 +27,16 @@ class FeaturesConfig(Settings):
     cross_sectional: str | None = "cross_sectional"
     # Working-set budget for computing features: symbols are processed in batches that fit it.
     memory_budget_mb: float = Field(default=2048.0, gt=0)
+    # How feature values are stored (features, cross_sectional_features, training_frame): every
+    # kernel computes in float64; float32 halves the panel's memory and storage, rounding each
+    # value to 7 significant digits (its measured effect: benchmarks/results_precision.md).
+    dtype: Literal["float64", "float32"] = "float64"
+
+    def stored(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with its float columns in the storage dtype."""
+        if self.dtype == "float64":
+            return frame
+        return frame.with_columns(pl.selectors.float().cast(pl.Float32))
 
     @field_validator("set")
     @classmethod

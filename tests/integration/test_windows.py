@@ -235,9 +235,10 @@ def test_foxml_run_fetches_only_the_windows_it_lacks(home, monkeypatch, capsys):
     )
     assert foxml(["run"]) == 0
     assert foxml(["run"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("fetching monthly windows SYN000|2021-01-01 .. SYN001|2021-03-01") == 1
-    assert out.count("foxml: materialized") == 2
+    captured = capsys.readouterr()
+    # Progress lines go to stderr, the summary to stdout.
+    assert captured.err.count("fetching monthly windows SYN000|2021-01-01 .. SYN001|2021-03-01") == 1
+    assert captured.out.count("foxml: materialized") == 2
     windows = sorted(
         p.relative_to(home / "lake" / "ingest" / "raw_windows").as_posix()
         for p in home.rglob("*.parquet")

@@ -16,13 +16,13 @@ copy of its inputs in the object store, for no more cores than polars and the ke
 If this process is already connected to Ray (a test session, a notebook), that connection is
 used as it is.
 
-Network exposure of the local instance: Ray 2.60 cannot bind it to loopback. Its GCS, raylet and
-worker gRPC servers listen on every interface whatever `ray.init` is given, and
-`_node_ip_address="127.0.0.1"` is rewritten to the machine's routable address
-(`ray._private.services.resolve_ip_for_localhost`), where the runtime-env agent listens. What
-guards those ports is Ray's token authentication, on by default for a local `ray.init` (the
-token lives in ~/.ray/auth_token): leave `RAY_AUTH_MODE` unset or `token` on a machine others
-can reach. The dashboard, which would serve HTTP, is not started.
+Network exposure of the local instance: it listens on 127.0.0.1 only. Ray binds its GCS, raylet,
+worker and runtime-env servers to the node's IP, which it takes as the machine's routable address
+(an explicit `_node_ip_address="127.0.0.1"` is rewritten to it), except in the single-machine mode
+it uses on macOS and Windows, where the node IP is the loopback. That mode is switched on for a
+local instance (`local_only_ray`), so nothing of it is reachable from another machine; a cluster
+(`address`) is left as configured. Token authentication (on by default, ~/.ray/auth_token) guards
+it besides. The dashboard, which would serve HTTP, is not started.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class RayResource(dg.ConfigurableResource):
         # here for the start rather than through a runtime_env: a job-level runtime_env makes Ray
         # start a second set of workers through its runtime-env agent (1.5-3 s more before the
         # first task on 2 cores) and leave the workers it pre-started at init idle.
-        with _pythonpath_first(str(REPO_ROOT)):
+        with _pythonpath_first(str(REPO_ROOT)), local_only_ray():
             ray.init(
                 include_dashboard=False,
                 num_cpus=self.num_cpus,
@@ -114,6 +114,33 @@ class RayResource(dg.ConfigurableResource):
 
             ray.shutdown()
             self._connected_here = False
+
+
+@contextlib.contextmanager
+def local_only_ray() -> Iterator[None]:
+    """While a local Ray starts inside: its node IP is the loopback, so every server it starts
+    listens on 127.0.0.1 only.
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import into ENABLE_RAY_CLUSTER (off: the node
+    IP is the loopback). The constant is what the driver reads; the variable is what the processes
+    Ray starts inherit. Both are restored afterwards, so a later connection to a cluster from this
+    process, or a subprocess, sees Ray's defaults."""
+    import ray._private.ray_constants as constants
+
+    before_env, before_flag = os.environ.get(_LOCAL_ONLY), constants.ENABLE_RAY_CLUSTER
+    os.environ[_LOCAL_ONLY] = "0"
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before_flag
+        if before_env is None:
+            os.environ.pop(_LOCAL_ONLY, None)
+        else:
+            os.environ[_LOCAL_ONLY] = before_env
+
+
+_LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 @contextlib.contextmanager

@@ -101,13 +101,16 @@ def ray_cluster():
     Ray is a hard dependency: a missing Ray fails the tests that need it, never skips them."""
     import ray
 
+    from resources.ray import local_only_ray
+
     if not ray.is_initialized():
-        ray.init(
-            include_dashboard=False,
-            num_cpus=2,
-            object_store_memory=200 * 2**20,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        with local_only_ray():  # on 127.0.0.1 only, as the product's local Ray
+            ray.init(
+                include_dashboard=False,
+                num_cpus=2,
+                object_store_memory=200 * 2**20,
+                log_to_driver=False,
+                configure_logging=False,
+            )
     yield ray
     ray.shutdown()

@@ -47,15 +47,21 @@ def leakage_report(
     specs = feature_set(cfg.features.set)
     bounds = {spec.name: spec.bounds for spec in specs if spec.bounds is not None}
     cap, seed = sel.leakage_max_rows, cfg.training.seed
+    # The look-ahead recomputes run on a random subset of symbols (docs/research.md: power);
+    # a benchmark-relative label needs its benchmark symbol among them.
+    probed = leakage.sample_symbols(bars, sel.lookahead_symbols, seed)
+    benchmark = cfg.labels.forward_returns.benchmark
+    if benchmark is not None and cfg.labels.forward_returns.excess == "benchmark":
+        probed = pl.concat([probed.filter(pl.col("symbol") != benchmark), bars.filter(pl.col("symbol") == benchmark)])
     rows = [
-        *leakage.feature_lookahead_rows(bars, specs, seed=cfg.training.seed, runner=ray.stage_runner()),
+        *leakage.feature_lookahead_rows(probed, specs, seed=seed, runner=ray.stage_runner()),
         *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr, max_rows=cap, seed=seed),
         *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc, max_rows=cap, seed=seed),
         *leakage.importance_dominance_rows(
             training_frame, names, max_share=sel.max_importance_share, seed=seed, max_rows=cap
         ),
         *leakage.preprocessing_rows(training_frame, names, bounds=bounds),
-        *leakage.label_lookahead_rows(bars, lambda b: make_labels(b, cfg.labels), seed=cfg.training.seed),
+        *leakage.label_lookahead_rows(probed, lambda b: make_labels(b, cfg.labels), seed=seed),
         *leakage.label_span_rows(training_frame),
         *leakage.fold_audit_rows(folds, training_frame, cfg.splits),
     ]

@@ -10,6 +10,7 @@ from foxml_dagster.leakage.features import (
     importance_dominance_rows,
     preprocessing_rows,
     rank_auc,
+    sample_symbols,
     single_feature_score_rows,
     target_copy_rows,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "leakage_report",
     "preprocessing_rows",
     "rank_auc",
+    "sample_symbols",
     "single_feature_score_rows",
     "target_copy_rows",
 ]

@@ -55,6 +55,15 @@ def feature_lookahead_rows(
     ]
 
 
+def sample_symbols(bars: pl.DataFrame, max_symbols: int | None, seed: int) -> pl.DataFrame:
+    """The bars of at most `max_symbols` symbols drawn uniformly (all of them when fewer)."""
+    symbols = bars.get_column("symbol").unique().sort()
+    if max_symbols is None or symbols.len() <= max_symbols:
+        return bars
+    chosen = symbols.sample(n=max_symbols, seed=seed)
+    return bars.filter(pl.col("symbol").is_in(chosen.implode()))
+
+
 def sample_rows(frame: pl.DataFrame, max_rows: int | None, seed: int) -> pl.DataFrame:
     """At most `max_rows` rows drawn uniformly without replacement, in their original order."""
     if max_rows is None or frame.height <= max_rows:

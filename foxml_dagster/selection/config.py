@@ -15,9 +15,13 @@ class SelectionConfig(Settings):
     leak_auc: float = Field(0.7, gt=0.5, le=1)  # single raw feature AUC beyond this either way: a leak
     max_importance_share: float = Field(0.6, gt=0, le=1)  # one feature's share of boosted gain
     # Rows per target the row-wise leakage checks read (target copy, single-feature score,
-    # importance dominance): their estimates' errors are ~1/sqrt(n), far inside the limits.
+    # importance dominance): their estimates' errors are ~1/sqrt(n) (0.003 at 100,000), far
+    # inside the limits.
     # null: every row. The scaler fingerprints always read every row (docs/research.md).
-    leakage_max_rows: int | None = Field(200_000, ge=1000)
+    leakage_max_rows: int | None = Field(100_000, ge=1000)
+    # Symbols the look-ahead recomputes (features and labels on truncated and perturbed bars)
+    # run on, drawn at random; null: every symbol. Power: docs/research.md.
+    lookahead_symbols: int | None = Field(20, ge=1)
     cluster_corr: float = Field(0.7, gt=0, le=1)  # |spearman| that puts features in one cluster
     n_estimators: int = Field(64, ge=8)  # trees of the importance forest
     # Rows per fold the importance forest fits on and is permuted on (uniform draws; null: all).

@@ -342,3 +342,12 @@ def test_sampled_row_checks_still_catch_a_partial_copy_of_the_target(synthetic):
         limit = {"max_abs_corr": 0.5} if check is leakage.target_copy_rows else {"max_auc": 0.7}
         rows = check(copy, [*names, "copy"], max_rows=5_000, seed=1, **limit)
         assert {r["subject"].split(" ")[0] for r in rows if r["status"] == "fail"} == {"copy"}
+
+
+def test_the_lookahead_probe_on_a_sample_of_symbols_still_catches_a_peek(make_bars):
+    bars = make_bars(symbols=tuple(f"S{i:02d}" for i in range(30)), n=120, seed=3)
+    probed = leakage.sample_symbols(bars, 5, seed=1)
+    assert probed["symbol"].n_unique() == 5 and leakage.sample_symbols(bars, 40, seed=1).equals(bars)
+    peek = FeatureSpec("peek", lambda p: np.r_[p.close[1:], np.nan] / p.close - 1, ("close",), 0, "leak")
+    rows = leakage.feature_lookahead_rows(probed, [*feature_set("baseline"), peek])
+    assert failed(rows)["subject"].to_list() == ["peek"]

@@ -80,9 +80,10 @@ def select_features(
     `importance_target` names the target(s) importance was measured on (comma-separated).
     `runner` runs the importance fits, one task per (target, fold); default: here, in order.
     """
-    redundancy = drop_redundant_features(frame, feature_columns, max_abs_corr=cfg.max_abs_corr)
+    sample = {"max_rows": cfg.correlation_max_rows, "seed": seed}
+    redundancy = drop_redundant_features(frame, feature_columns, max_abs_corr=cfg.max_abs_corr, **sample)
     candidates = redundancy.filter(pl.col("selected"))["feature"].to_list()
-    clusters = correlation_clusters(frame, candidates, min_corr=cfg.cluster_corr)
+    clusters = correlation_clusters(frame, candidates, min_corr=cfg.cluster_corr, **sample)
     if cfg.importance == "all_targets":
         return _all_targets(frame, folds, redundancy, candidates, clusters, cfg, seed, runner)
     return _single_target(frame, folds, redundancy, candidates, clusters, cfg, seed, runner)

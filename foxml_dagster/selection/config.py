@@ -23,6 +23,9 @@ class SelectionConfig(Settings):
     # run on, drawn at random; null: every symbol. Power: docs/research.md.
     lookahead_symbols: int | None = Field(20, ge=1)
     cluster_corr: float = Field(0.7, gt=0, le=1)  # |spearman| that puts features in one cluster
+    # Distinct (symbol, ts) rows the feature-by-feature Spearman matrix is estimated on (the
+    # redundancy filter and the clusters); null: every row.
+    correlation_max_rows: int | None = Field(100_000, ge=1000)
     n_estimators: int = Field(64, ge=8)  # trees of the importance forest
     # Rows per fold the importance forest fits on and is permuted on (uniform draws; null: all).
     # Permutation cost is test rows x trees x features, so these keep selection flat in the

@@ -233,3 +233,13 @@ def test_importance_on_capped_rows_keeps_the_signal_and_is_reproducible(data):
     )
     best = capped.sort("clustered_mda", descending=True)["feature"][0]
     assert best in ("signal", "twin") and capped.filter(pl.col("feature") == "noise_a")["mda"][0] < 0.05
+
+
+def test_the_correlation_matrix_on_a_row_sample_is_within_its_standard_error(data):
+    from foxml_dagster.selection.redundancy import rank_correlation
+
+    frame, names, _ = data
+    full, _ = rank_correlation(frame, names)
+    sampled, _ = rank_correlation(frame, names, max_rows=2000, seed=1)
+    assert np.abs(full - sampled).max() < 4 / np.sqrt(2000)  # 4 standard errors
+    assert full[0, 1] > 0.95 and sampled[0, 1] > 0.95  # signal and its twin stay twins

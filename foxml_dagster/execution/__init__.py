@@ -6,8 +6,10 @@
 - `orders`: the order state machine, client order ids, the journal tables' schemas.
 - `journal`: the append-only journal and what a restart rebuilds from it.
 - `broker`: the interface every broker implements; `paper`: the built-in paper broker;
-  `connect`: which broker, and the two switches of live trading.
+  `alpaca` and `ibkr`: Alpaca (alpaca-py) and Interactive Brokers (ib_async);
+  `connect`: which broker, and the two switches of live trading; `pacing`: a request rate limit.
 - `oms`: one execution cycle, from target weights to orders, fills and positions.
+- `outbox`: accepted orders written down before they are sent, so a crash cannot hide one.
 - `kill_switch`: the kill switch and resume requests as files under FOXML_HOME.
 - `reference`: the same checks in plain Python (the benchmark's and tests' yardstick).
 """

@@ -16,7 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from foxml_dagster.settings import Settings
 
 __all__ = [
+    "AlpacaTrading",
     "ExecutionConfig",
+    "IbkrTrading",
+    "KillSwitchSettings",
     "OrderSettings",
     "PaperSettings",
     "RiskConfig",
@@ -96,8 +99,13 @@ class RiskConfig(Settings):
 class OrderSettings(Settings):
     """How target positions become orders."""
 
-    order_type: Literal["market", "limit"] = "market"
+    order_type: Literal["market", "limit", "stop"] = Field(
+        "market", description="market | limit (at limit_offset_bps) | stop (at stop_offset_bps)"
+    )
     limit_offset_bps: float = Field(10.0, ge=0, description="limit orders: reference +/- this, on the tick grid")
+    stop_offset_bps: float = Field(
+        50.0, gt=0, description="stop orders: triggered this far past the reference (buy above, sell below)"
+    )
     time_in_force: Literal["day", "gtc"] = "day"
     min_trade_notional: float = Field(100.0, ge=0, description="no-trade threshold in currency")
     min_trade_weight: float = Field(0.0, ge=0, lt=1, description="no-trade threshold as a fraction of equity")
@@ -117,23 +125,104 @@ class PaperSettings(Settings):
     leverage: float = Field(2.0, gt=0, description="the simulated account's margin: gross <= equity x this")
 
 
+class AlpacaTrading(Settings):
+    """Alpaca's trading API through alpaca-py; keys from the environment only, endpoint by mode.
+
+    The keys are read from the variables named here, never from a file; the endpoint follows
+    `execution.mode` (paper unless live)."""
+
+    key_env: str = Field("APCA_API_KEY_ID", description="environment variable holding the API key id")
+    secret_env: str = Field("APCA_API_SECRET_KEY", description="environment variable holding the secret key")
+    url_override: str | None = Field(
+        default=None, description="another REST endpoint (a proxy or a test server) instead of Alpaca's"
+    )
+    stream_url_override: str | None = Field(
+        default=None, description="another trade-updates websocket (wss://...) instead of Alpaca's"
+    )
+    stream: bool = Field(True, description="listen to the trade-updates stream while orders work")
+    max_requests_per_minute: int = Field(
+        190, ge=1, description="REST requests per minute at most (Alpaca allows 200 per account)"
+    )
+    max_attempts: int = Field(4, ge=1, description="per request, counting the first; 429 and 5xx are retried")
+    retry_wait_seconds: float = Field(2.0, ge=0, description="between attempts (a 429's Retry-After wins)")
+    timeout_seconds: float = Field(15.0, gt=0, description="per HTTP request")
+
+
+class IbkrTrading(Settings):
+    """Interactive Brokers through ib_async and a running TWS or IB Gateway."""
+
+    host: str = Field("127.0.0.1", description="where TWS / IB Gateway listens")
+    port: int = Field(7497, ge=1, le=65535, description="TWS paper 7497, live 7496; IB Gateway paper 4002, live 4001")
+    client_id: int = Field(
+        23, ge=0, description="unique among the programs connected to that TWS (the data source uses 17)"
+    )
+    account: str | None = Field(default=None, description="the IB account code; required when TWS manages several")
+    sec_type: Literal["STK", "CRYPTO", "CASH"] = Field("STK", description="the contracts' kind, as for the data source")
+    exchange: str | None = Field(default=None, description="None: SMART (STK), PAXOS (CRYPTO), IDEALPRO (CASH)")
+    primary_exchange: str | None = Field(default=None, description="STK only: settles an ambiguous symbol")
+    currency: str = Field("USD", description="the quote currency when a symbol does not name one")
+    fractional: bool = Field(
+        False, description="send fractional quantities (only accounts and contracts IB enables for them)"
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="connecting, and waiting for each answer")
+    messages_per_second: int = Field(
+        40, ge=1, le=50, description="outgoing API messages per second at most (IB disconnects above 50)"
+    )
+    reconnect_attempts: int = Field(3, ge=0, description="after a dropped connection, before the call fails")
+    reconnect_wait_seconds: float = Field(2.0, ge=0, description="between reconnect attempts")
+
+
+class KillSwitchSettings(Settings):
+    """What the kill switch does at the broker besides halting trading."""
+
+    cancel: Literal["all", "journal"] = Field(
+        "all", description="all: every open order of the account; journal: the orders this platform sent"
+    )
+    flatten: bool = Field(False, description="also close every position with market orders")
+
+
 class ExecutionConfig(Settings):
     """Account, broker, orders and risk for the execution stage (and for a routed backtest)."""
 
     capital: float = Field(100_000.0, gt=0)
     account: str = Field("paper", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    broker: Literal["paper"] = "paper"
-    live: bool = Field(False, description="real money: also needs FOXML_LIVE_TRADING=1 and a live broker")
+    broker: Literal["paper", "alpaca", "ibkr"] = Field(
+        "paper", description="paper: the built-in simulator; alpaca or ibkr: their paper or live accounts"
+    )
+    mode: Literal["paper", "live"] = Field(
+        "paper", description="live: real money; also needs FOXML_LIVE_TRADING=I_UNDERSTAND in the run's environment"
+    )
     reconcile: Literal["halt", "adopt"] = "halt"
+    settle_seconds: float = Field(
+        10.0, ge=0, description="real brokers: how long a cycle waits for its orders to fill before it snapshots"
+    )
     orders: OrderSettings = Field(default_factory=OrderSettings)
     paper: PaperSettings = Field(default_factory=PaperSettings)
+    alpaca: AlpacaTrading = Field(default_factory=AlpacaTrading)
+    ibkr: IbkrTrading = Field(default_factory=IbkrTrading)
+    kill_switch: KillSwitchSettings = Field(default_factory=KillSwitchSettings)
     risk: RiskConfig = Field(default_factory=RiskConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _live_is_a_mode(cls, data: object) -> object:
+        if isinstance(data, dict) and "live" in data:
+            raise ValueError(
+                "execution.live is now execution.mode: write `mode: live` (or `mode: paper`); live trading "
+                "also needs FOXML_LIVE_TRADING=I_UNDERSTAND in the run's environment"
+            )
+        return data
 
     @model_validator(mode="after")
     def _live_needs_a_live_broker(self) -> ExecutionConfig:
-        if self.live and self.broker == "paper":
+        if self.mode == "live" and self.broker == "paper":
             raise ValueError(
-                "live: true with broker: paper; the paper broker never trades real money. Live brokers "
-                "(alpaca, ibkr) come with their adapters; until then keep live: false"
+                "mode: live with broker: paper; the built-in paper broker never trades real money: "
+                "set broker: alpaca or ibkr to trade live, or keep mode: paper"
             )
         return self
+
+    @property
+    def live(self) -> bool:
+        """True where real money moves (mode: live)."""
+        return self.mode == "live"

@@ -30,6 +30,10 @@ TABLES = {
     "risk_events": RISK_EVENTS_SCHEMA,
 }
 
+# Columns added after a table's first release: a stored table lacking only these is read with
+# nulls in them, rather than started afresh.
+ADDED: dict[str, set[str]] = {"orders": {"stop_price"}}
+
 
 def _empty(name: str) -> pl.DataFrame:
     return pl.DataFrame(schema=TABLES[name])
@@ -56,8 +60,9 @@ class Journal:
 
     @classmethod
     def load(cls, **tables: pl.DataFrame | None) -> tuple[Journal, list[str]]:
-        """A journal from stored tables (None: not written yet). A table written by an older
-        version, whose columns differ, starts afresh; the messages say which."""
+        """A journal from stored tables (None: not written yet). Columns added since a table was
+        written are filled with nulls (an older row has no stop price); a table whose columns
+        differ otherwise starts afresh; the messages say which."""
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise ValueError(f"unknown journal tables {sorted(unknown)}; expected {sorted(TABLES)}")
@@ -66,6 +71,11 @@ class Journal:
             frame = tables.get(name)
             if frame is None:
                 loaded[name] = _empty(name)
+            elif set(frame.columns) < set(schema) and set(schema) - set(frame.columns) <= ADDED.get(name, set()):
+                added = [c for c in schema if c not in frame.columns]
+                notes.append(f"{name}: columns {added} are new since the table was written; older rows have nulls")
+                frame = frame.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in added)
+                loaded[name] = frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
             elif set(frame.columns) != set(schema):
                 notes.append(
                     f"{name}: the stored table has other columns (an older version's); the journal starts afresh"

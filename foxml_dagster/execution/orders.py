@@ -87,7 +87,7 @@ class PlannedOrder:
     symbol: str
     side: str  # buy | sell
     qty: float
-    order_type: str  # market | limit
+    order_type: str  # market | limit | stop
     limit_price: float | None
     time_in_force: str  # day | gtc
     closing: bool
@@ -95,14 +95,20 @@ class PlannedOrder:
     target_weight: float
     target_qty: float
     signal_ts: datetime
+    stop_price: float | None = None
 
     @property
     def sign(self) -> int:
         return 1 if self.side == "buy" else -1
 
     @property
+    def price(self) -> float | None:
+        """The price the order names (limit, or stop), None for a market order."""
+        return self.limit_price if self.limit_price is not None else self.stop_price
+
+    @property
     def notional(self) -> float:
-        return self.qty * (self.limit_price if self.limit_price is not None else self.ref_price)
+        return self.qty * (self.price if self.price is not None else self.ref_price)
 
 
 _TS = pl.Datetime("us", "UTC")
@@ -121,6 +127,7 @@ ORDERS_SCHEMA: dict[str, pl.DataType] = {
     "qty": pl.Float64(),
     "order_type": pl.String(),
     "limit_price": pl.Float64(),
+    "stop_price": pl.Float64(),
     "time_in_force": pl.String(),
     "ref_price": pl.Float64(),
     "notional": pl.Float64(),

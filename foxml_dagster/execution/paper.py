@@ -7,13 +7,16 @@ several bars; the rest of a `day` order expires when its first trading day ends,
 keeps working. The fill price is the bar's open (or close, or VWAP: `paper.fill_price`), moved
 against the order by `slippage_bps + impact_bps x participation ^ impact_exponent`, where
 participation is the fill's share of the bar's volume. A limit order fills only on a bar that
-trades through its limit, and never at a worse price. Fees are `fee_bps` of the notional plus
-`fee_per_share`.
+trades through its limit, and never at a worse price. A stop order waits for a bar that trades
+through its stop (a buy stop at or above it, a sell stop at or below) and then fills as a market
+order: on that bar at the stop, or at the open where the bar opened beyond it (a gap). Fees are
+`fee_bps` of the notional plus `fee_per_share`.
 
 Account model. Cash moves with fills and fees; equity is cash plus positions at the last close
 the clock has seen. The account rejects an order for a symbol it has no bars for, a repeated
-client order id, a sale that opens or grows a short when `allow_short` is off, and an order
-that would take gross exposure past `leverage` x equity.
+client order id (it answers with the order it holds under that id, and sends nothing), a sale
+that opens or grows a short when `allow_short` is off, and an order that would take gross
+exposure past `leverage` x equity.
 
 State lives in one JSON file (`$FOXML_HOME/paper/<account>.json`), written atomically after
 every change, so the paper account outlives runs the way a real account does and the order
@@ -65,6 +68,8 @@ class _Order:
     updated_at: str | None = None
     trading_day: str | None = None  # the UTC date of the first bar it could trade on
     n_fills: int = 0
+    stop_price: float | None = None
+    triggered: bool = False  # a stop order whose stop has traded: a market order from then on
 
     @property
     def remaining(self) -> float:
@@ -74,7 +79,7 @@ class _Order:
     def sign(self) -> int:
         return 1 if self.side == "buy" else -1
 
-    def view(self) -> BrokerOrder:
+    def view(self, *, duplicate: bool = False) -> BrokerOrder:
         return BrokerOrder(
             client_order_id=self.client_order_id,
             broker_order_id=self.broker_order_id,
@@ -86,6 +91,11 @@ class _Order:
             avg_fill_price=self.avg_fill_price,
             reason=self.reason,
             updated_at=_parse(self.updated_at),
+            order_type=self.order_type,
+            limit_price=self.limit_price,
+            stop_price=self.stop_price,
+            time_in_force=self.time_in_force,
+            duplicate=duplicate,
         )
 
 
@@ -198,20 +208,9 @@ class PaperBroker:
 
     def submit(self, ticket: OrderTicket) -> BrokerOrder:
         if ticket.client_order_id in self._state.orders:
-            # Like a real broker: the id is taken, so the order is refused, never sent twice.
-            existing = self._state.orders[ticket.client_order_id]
-            return BrokerOrder(
-                client_order_id=ticket.client_order_id,
-                broker_order_id=None,
-                symbol=ticket.symbol,
-                side=ticket.side,
-                qty=ticket.qty,
-                status=S.REJECTED,
-                filled_qty=0.0,
-                avg_fill_price=None,
-                reason=f"duplicate client_order_id (already {existing.status})",
-                updated_at=ticket.submitted_at,
-            )
+            # Like a real broker: the id is taken, so nothing is sent; the answer is the order
+            # that holds it (a restarted cycle re-planning an order it sent before the crash).
+            return self._state.orders[ticket.client_order_id].view(duplicate=True)
         clock = self.clock
         at = max(ticket.submitted_at, clock) if clock is not None else ticket.submitted_at
         order = _Order(
@@ -226,6 +225,7 @@ class PaperBroker:
             submitted_at=_iso(at),
             status=S.ACCEPTED,
             updated_at=_iso(at),
+            stop_price=ticket.stop_price,
         )
         self._state.next_id += 1
         refusal = self._refusal(order)
@@ -244,6 +244,52 @@ class PaperBroker:
             order.updated_at = self._state.clock or order.updated_at
             self._save()
         return order.view()
+
+    def cancel_all(self) -> list[BrokerOrder]:
+        working = [o.client_order_id for o in self._state.orders.values() if o.status not in TERMINAL]
+        return [view for cid in working if (view := self.cancel(cid)) is not None]
+
+    def replace(
+        self,
+        client_order_id: str,
+        new_client_order_id: str,
+        *,
+        qty: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> BrokerOrder:
+        old = self._state.orders.get(client_order_id)
+        if new_client_order_id in self._state.orders:
+            return self._state.orders[new_client_order_id].view(duplicate=True)
+        if old is None or old.status in TERMINAL:
+            why = "unknown" if old is None else old.status
+            return BrokerOrder(
+                client_order_id=new_client_order_id,
+                broker_order_id=None,
+                symbol=old.symbol if old else "",
+                side=old.side if old else "",
+                qty=float(qty or 0.0),
+                status=S.REJECTED,
+                filled_qty=0.0,
+                avg_fill_price=None,
+                reason=f"cannot replace order {client_order_id}: it is {why}",
+                updated_at=_parse(self._state.clock),
+            )
+        # The filled part stays with the old order; the new one carries the new terms.
+        old.status, old.reason = S.CANCELLED, f"replaced by {new_client_order_id}"
+        old.updated_at = self._state.clock or old.updated_at
+        ticket = OrderTicket(
+            client_order_id=new_client_order_id,
+            symbol=old.symbol,
+            side=old.side,
+            qty=float(qty if qty is not None else old.remaining),
+            order_type=old.order_type,
+            limit_price=limit_price if limit_price is not None else old.limit_price,
+            time_in_force=old.time_in_force,
+            submitted_at=_parse(old.submitted_at),
+            stop_price=stop_price if stop_price is not None else old.stop_price,
+        )
+        return self.submit(ticket)
 
     # --- the simulated market ----------------------------------------------------------------
 
@@ -291,6 +337,14 @@ class PaperBroker:
         if qty <= 0:
             return
         base = self._base_price(bar)
+        if order.stop_price is not None and not order.triggered:
+            stop = order.stop_price
+            through = bar["high"] >= stop if order.sign > 0 else bar["low"] <= stop
+            if not through:
+                return
+            order.triggered = True
+            gapped = bar["open"] >= stop if order.sign > 0 else bar["open"] <= stop
+            base = bar["open"] if gapped else stop
         if order.limit_price is not None:
             through = bar["low"] <= order.limit_price if order.sign > 0 else bar["high"] >= order.limit_price
             if not through:

@@ -17,6 +17,10 @@ weekdays 14:30-21:00 UTC (daily bars at 05:00 UTC); crypto trades around the clo
 Scripting: `fail_next(429, 503)` answers the next requests with those statuses, `fail_always(503)`
 answers every request with one, `reject_symbol("XXXX")` makes a symbol a 422, and every request
 is recorded in `requests` (path, query, headers, status) so tests can assert paging and retries.
+
+The same server answers Alpaca's trading API (account, positions, orders, fills) and serves the
+trade-updates websocket on a second port (`stream_url`): `fake.trading` is that account, with its
+own scripting (tests/fakes/alpaca_trading.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import base64
 import json
 import math
 import re
+import socket
 import threading
 import zlib
 from collections import deque
@@ -34,6 +39,10 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from websockets.sync.server import serve as serve_websocket
+
+from tests.fakes.alpaca_trading import TradingState, stream_handler
 
 STOCKS_PATH = "/v2/stocks/bars"
 CRYPTO_PATH = "/v1beta3/crypto/us/bars"
@@ -167,6 +176,8 @@ class FakeAlpaca:
     _rejected: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+    trading: TradingState = field(default_factory=TradingState)
+    _stream_server: Any = None
 
     # --- scripting -------------------------------------------------------------------------
     def fail_next(self, *statuses: int, after: int = 0) -> None:
@@ -193,18 +204,41 @@ class FakeAlpaca:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def stream_url(self) -> str:
+        """The trade-updates websocket (execution.alpaca.stream_url_override)."""
+        assert self._stream_server is not None, "start the fake first (with FakeAlpaca() as fake: ...)"
+        host, port = self._stream_server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/stream"
+
     def __enter__(self) -> FakeAlpaca:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll keeps shutdown() (which waits for the next poll) from costing each test 0.5 s.
         serve = partial(self._server.serve_forever, poll_interval=0.02)
         threading.Thread(target=serve, name="fake-alpaca", daemon=True).start()
+        self._stream_server = serve_websocket(
+            stream_handler(self.trading, self.key_id, self.secret_key), "127.0.0.1", 0
+        )
+        threading.Thread(target=self._stream_server.serve_forever, name="fake-alpaca-stream", daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._server is not None
+        self.trading.stop()
         self._server.shutdown()
         self._server.server_close()
+        if self._stream_server is not None:
+            self._stream_server.shutdown()
+
+    def trade(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: dict | None):
+        """(status, JSON body, extra headers) of one trading request; keys as for stock bars."""
+        key, secret = headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
+        if key is None and secret is None:
+            return 401, {"code": 40110000, "message": "request is not authorized"}, {}
+        if (key, secret) != (self.key_id, self.secret_key):
+            return 403, {"code": 40310000, "message": "forbidden"}, {}
+        return self.trading.handle(method, path, query, body)
 
     # --- answering ---------------------------------------------------------------------------
     def answer(self, path: str, query: dict[str, str], headers: dict[str, str]) -> tuple[int, dict]:
@@ -282,19 +316,57 @@ class FakeAlpaca:
             raise _Refusal(403)
 
 
+def _is_trading(path: str) -> bool:
+    return path.startswith("/v2/") and path != STOCKS_PATH
+
+
 def _handler_for(fake: FakeAlpaca) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+        protocol_version = "HTTP/1.1"  # keep-alive, as requests' session expects of Alpaca
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes; without this, Nagle's algorithm holds the
+            # body until the client's delayed ACK (40 ms a request on a kept-alive connection).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def _serve(self, method: str) -> None:
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, body = fake.answer(parts.path, query, headers)
-            payload = json.dumps(body).encode()
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            extra: dict[str, str] = {}
+            if _is_trading(parts.path):
+                body = json.loads(raw) if raw else None
+                status, answer, extra = fake.trade(method, parts.path, query, headers, body)
+                if status == 599:  # a hung request released at shutdown: drop the connection
+                    self.close_connection = True
+                    return
+            elif method == "GET":
+                status, answer = fake.answer(parts.path, query, headers)
+            else:
+                status, answer = 405, {"code": 40500000, "message": "method not allowed"}
+            payload = b"" if status == 204 else json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
             pass  # keep test output quiet; requests are recorded on the fake instead

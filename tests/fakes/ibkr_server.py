@@ -29,10 +29,14 @@ Scripting: `pace_next(n)` answers the next n historical requests with error 162 
 violation); a symbol not in `listed` gets error 200; `drop_after(k)` closes the connection when
 the (k+1)-th historical request from now arrives, without answering it. Every historical request
 is recorded in `requests` with its outcome.
+
+Orders, executions, positions and the account are `tws.desk` (tests/fakes/ibkr_trading.py), which
+outlives connections as TWS does; `FakeTws(account="U1234567")` is a live account's login.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import socketserver
@@ -41,6 +45,8 @@ import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from tests.fakes.ibkr_trading import Connection, TradingDesk
 
 SERVER_VERSION = 178
 ACCOUNT = "DU0000001"
@@ -229,8 +235,9 @@ def _encode(*fields: object) -> bytes:
 class FakeTws:
     """Run with `with FakeTws() as tws:`; connect ib_async to ("127.0.0.1", tws.port)."""
 
-    def __init__(self, listed: set[str] | frozenset[str] = DEFAULT_LISTED):
+    def __init__(self, listed: set[str] | frozenset[str] = DEFAULT_LISTED, *, account: str = ACCOUNT):
         self.listed = set(listed)
+        self.desk = TradingDesk(account, self.listed)
         self.requests: list[HistoricalRequest] = []
         self.connections = 0
         self._pacing_left = 0
@@ -262,8 +269,10 @@ class FakeTws:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.desk.stop()
         self._server.shutdown()
         self._server.server_close()
+        self.desk.drop_connections()
         self._thread.join(timeout=5)
 
     def answer_historical(self, client_id: int, fields: list[str]) -> tuple[list[bytes], bool]:
@@ -360,36 +369,44 @@ def _handler_for(tws: FakeTws) -> type[socketserver.BaseRequestHandler]:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             sock: socket.socket = self.request
+            conn = Connection(sock)
             try:
                 if not self._handshake(sock):
                     return
-                client_id = -1
                 while True:
                     fields = _read_message(sock)
                     if fields is None:
                         return
                     kind = fields[0]
                     if kind == "71":  # startApi
-                        client_id = int(fields[2])
+                        conn.client_id = int(fields[2])
                         with tws._lock:
                             tws.connections += 1
-                        sock.sendall(
-                            _encode(9, 1, 1)
-                            + _encode(15, 1, ACCOUNT)
+                        tws.desk.connections.append(conn)
+                        conn.send(
+                            _encode(9, 1, tws.desk.next_valid_id())
+                            + _encode(15, 1, tws.desk.account)
                             + _error(-1, 2104, "Market data farm connection is OK:usfarm")
                             + _error(-1, 2106, "HMDS data farm connection is OK:ushmds")
                         )
-                    elif kind == "61":  # reqPositions
-                        sock.sendall(_encode(62, 1))
                     elif kind == "20":
-                        messages, drop = tws.answer_historical(client_id, fields)
+                        messages, drop = tws.answer_historical(conn.client_id, fields)
                         if drop:
                             sock.shutdown(socket.SHUT_RDWR)
                             return
-                        sock.sendall(b"".join(messages))
-                    # Anything else (cancelHistoricalData, account requests) needs no answer here.
+                        conn.send(b"".join(messages))
+                    else:
+                        # Orders, positions, the account; anything else (cancelHistoricalData)
+                        # needs no answer here.
+                        tws.desk.handle(conn, fields)
+            except ConnectionAbortedError:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             except (ConnectionError, TimeoutError, OSError):
                 return
+            finally:
+                if conn in tws.desk.connections:
+                    tws.desk.connections.remove(conn)
 
         def _handshake(self, sock: socket.socket) -> bool:
             if _read_exact(sock, 4) != b"API\0":

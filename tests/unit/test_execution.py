@@ -14,7 +14,7 @@ from foxml_dagster.config import ExperimentConfig
 from foxml_dagster.execution import ExecutionConfig, Journal, RiskConfig, run_cycle
 from foxml_dagster.execution.broker import Broker, Clocked, OrderTicket
 from foxml_dagster.execution.config import OrderSettings, PaperSettings
-from foxml_dagster.execution.connect import LIVE_ENV, make_broker
+from foxml_dagster.execution.connect import make_broker
 from foxml_dagster.execution.journal import average_cost
 from foxml_dagster.execution.kill_switch import (
     engage_kill_switch,
@@ -161,9 +161,12 @@ def test_the_simulated_account_rejects_what_a_broker_would():
     assert "unknown symbol ZZZ" in broker.submit(ticket("a", symbol="ZZZ")).reason
     assert "short selling is disabled" in broker.submit(ticket("b", side="sell", qty=1)).reason
     assert "insufficient buying power" in broker.submit(ticket("c", qty=101)).reason
-    assert broker.submit(ticket("d", qty=100)).status == "accepted"
+    first = broker.submit(ticket("d", qty=100))
+    assert first.status == "accepted" and not first.duplicate
+    # A repeated id sends nothing: the answer is the order already held under it.
     again = broker.submit(ticket("d", qty=100))
-    assert (again.status, again.reason) == ("rejected", "duplicate client_order_id (already accepted)")
+    assert (again.status, again.duplicate, again.broker_order_id) == ("accepted", True, first.broker_order_id)
+    assert len(broker.open_orders()) == 1
 
 
 def test_the_paper_account_outlives_the_process(tmp_path):
@@ -286,8 +289,13 @@ def test_a_journal_and_broker_that_disagree_halt_trading_or_adopt_the_broker(tmp
     path.write_text(json.dumps(state))
     halted = cycle(make_signals(3, {"AAA": 0.25}), bars, cfg, first.journal, paper(cfg, bars, path), n=2)
     events = halted.new["risk_events"]
-    assert events.filter(pl.col("kind") == "reconcile")["detail"].to_list() == ["journal holds 400, the broker 350"]
+    # Found before trading (nothing is sent) and still there after it.
+    assert events.filter(pl.col("kind") == "reconcile")["detail"].to_list() == [
+        "before trading: journal holds 400, the broker 350",
+        "after trading: journal holds 400, the broker 350",
+    ]
     assert (halted.summary["state"], halted.summary["cause"]) == ("halted", "reconciliation")
+    assert (halted.summary["reconcile_differences"], halted.summary["reconcile_differences_after"]) == (1, 1)
     assert set(halted.new["orders"].filter(pl.col("status") == "rejected")["risk_reason"]) == {"halted"}
 
     adopting = config(reconcile="adopt")
@@ -388,14 +396,12 @@ def test_the_kill_switch_and_resume_are_files_any_process_can_flip(tmp_path):
     assert take_resume_request(home=tmp_path) is None
 
 
-def test_live_trading_needs_both_switches(tmp_path, monkeypatch):
+def test_live_mode_is_refused_for_the_paper_broker_and_the_old_switch_names_the_new_one(tmp_path):
     bars = make_bars({"AAA": [1.0]})
     with pytest.raises(ValueError, match="paper broker never trades real money"):
-        ExecutionConfig(live=True)
-    cfg = ExecutionConfig.model_construct(**{**ExecutionConfig().__dict__, "live": True})
-    monkeypatch.delenv(LIVE_ENV, raising=False)
-    with pytest.raises(PermissionError, match=f"export {LIVE_ENV}=1"):
-        make_broker(cfg, market=bars, home=tmp_path)
+        ExecutionConfig(mode="live")
+    with pytest.raises(ValueError, match="execution.live is now execution.mode"):
+        ExecutionConfig.model_validate({"live": True})
     assert make_broker(ExecutionConfig(), market=bars, home=tmp_path).live is False
 
 

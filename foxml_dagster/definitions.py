@@ -39,7 +39,7 @@ from jobs.pipeline import (
     symbol_refresh,
     window_ingest,
 )
-from jobs.trading import kill_switch, resume_trading
+from jobs.trading import kill_switch, resume_trading, trading
 from resources.home import Experiment, FoxmlHome
 from resources.lake import LakeIOManager, asset_name
 from resources.ray import RayResource
@@ -111,6 +111,7 @@ def build_definitions() -> dg.Definitions:
             full_pipeline,
             all_symbols,
             symbol_refresh,
+            trading,
             kill_switch,
             resume_trading,
             *([window_ingest] if windowed else []),

@@ -674,6 +674,13 @@ def cmd_kill_switch(args, out: Output) -> int:
             "order, and every cycle after it stays halted until `foxml kill-switch release`. To act now, "
             "launch the kill_switch job (UI or `dagster job launch -j kill_switch`)."
         )
+        if args.now:  # straight to the broker, for when Dagster is not there to run the job
+            from foxml_dagster.config import load_experiment
+            from foxml_dagster.execution.connect import cancel_all_at_broker
+            from foxml_dagster.paths import foxml_home
+
+            mode, n = cancel_all_at_broker(load_experiment().execution, foxml_home().root)
+            message += f" Cancelled {n} open order(s) now: {mode.describe()}."
         out.result([f"foxml: {message}"], {"message": message, "engaged": True, "flag": str(path)})
     elif args.action == "release":
         was = release_kill_switch()
@@ -835,6 +842,9 @@ def build_parser() -> argparse.ArgumentParser:
     kill = sub.add_parser("kill-switch", help="halt trading (engage), release it, or show it")
     kill.add_argument("action", choices=("engage", "release", "status", "resume"), nargs="?", default="status")
     kill.add_argument("--reason", help="journaled with the switch")
+    kill.add_argument(
+        "--now", action="store_true", help="engage: also cancel every open order at the broker now, without a cycle"
+    )
     kill.set_defaults(func=cmd_kill_switch)
 
     register = sub.add_parser("register", help="add the source's symbols as partitions")

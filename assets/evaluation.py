@@ -1,6 +1,6 @@
-"""evaluation: out-of-fold metrics per family, target, fold and backtest path; the strategy grid
-backtested; the run history of trials with their deflated Sharpe; the probability of backtest
-overfitting."""
+"""evaluation: out-of-fold metrics per family, ensemble, target, fold and backtest path; the
+strategy grid backtested; the run history of trials with their deflated Sharpe; the probability
+of backtest overfitting; the model ranking that promotion reads."""
 
 import dagster as dg
 import numpy as np
@@ -8,10 +8,12 @@ import polars as pl
 
 from assets.backtest import benchmark_equity
 from assets.metadata import markdown_table, table
+from assets.metadata import table as table_metadata
 from foxml_dagster import stats, strategies
 from foxml_dagster.backtest.summary import resolve_periods_per_year
-from foxml_dagster.ensemble import ENSEMBLE_FAMILY, path_mean
+from foxml_dagster.ensemble import ENSEMBLE_FAMILY, is_ensemble, path_mean
 from foxml_dagster.evaluation import path_summary, score_predictions
+from foxml_dagster.model_ranking import rank_models
 from foxml_dagster.strategies import strategy_matrix, strategy_name, variants
 from foxml_dagster.trials import TrialSpace, deflation_basis, merge_history, series_statistics, trial_rows, trials_on
 from resources.home import Experiment, FoxmlHome
@@ -24,7 +26,7 @@ COMPARISON += ["ic_ir", "rank_ic_ir", "sign_sharpe", "sign_hit_rate"]
 @dg.asset(
     group_name="evaluation",
     kinds={"polars", "parquet"},
-    description="Per (family, target, fold) and pooled (fold = -1): log loss, AUC, F1, balanced "
+    description="Per (family or ensemble, target, fold) and pooled (fold = -1): log loss, AUC, F1, balanced "
     "accuracy, IC and rank IC with their IR across folds, and the sign strategy after costs "
     "(backtest.cost_bps). With CPCV, one row per backtest path (fold = -2, path = p) and, on the "
     "pooled row, the spread across paths (n_paths, path_sharpe_mean/std/min/q25/median/q75/max, "
@@ -34,10 +36,13 @@ def model_scores(
     context: dg.AssetExecutionContext,
     experiment: Experiment,
     oof_predictions: pl.DataFrame,
+    ensemble_predictions: pl.DataFrame,
     training_frame: pl.DataFrame,
 ) -> pl.DataFrame:
     costs = experiment.config.backtest
-    scores = score_predictions(oof_predictions, training_frame, cost_bps=costs.cost_bps)
+    # The ensembles are scored like any family: their folds are the outer folds of nested CV.
+    scored = pl.concat([oof_predictions, ensemble_predictions], how="vertical_relaxed")
+    scores = score_predictions(scored, training_frame, cost_bps=costs.cost_bps)
     pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
     metadata = {"comparison": table(pooled.select(COMPARISON))}
     spread = path_summary(scores)
@@ -53,8 +58,9 @@ def model_scores(
     group_name="evaluation",
     kinds={"polars", "parquet"},
     description="Every strategy a researcher could have picked, traded bar to bar by the backtest: "
-    "each family's (and the ensemble's) out-of-fold predictions x each target x each signal "
-    "variant (evaluation.signal_gains x signal_dead_zones, plus the configured one). One row per "
+    "each family's (and each ensemble's) out-of-fold predictions x each target x each signal "
+    "variant (a sizing policy and its parameters: evaluation.signal_gains x signal_dead_zones of the "
+    "linear map, evaluation.policies and policy_variants, plus the configured one). One row per "
     "(strategy, ts) with net and gross return, turnover, exposure and the benchmark's return.",
 )
 def strategy_returns(
@@ -77,6 +83,8 @@ def strategy_returns(
         backtest=cfg.backtest,
         benchmark_equity=benchmark_equity(cfg.backtest, home, bars),
         execution=cfg.backtest.execution_or_none(cfg.execution),
+        labels=cfg.labels,
+        periods_per_year=resolve_periods_per_year(cfg.backtest, bars.get_column("ts")),
     )
 
 
@@ -87,7 +95,8 @@ _PREDICTION_KEYS = ["family", "target", "symbol", "ts", "y_score"]
     group_name="evaluation",
     kinds={"polars", "duckdb", "parquet"},
     description="The run history: every trial ever run on this data set (strategy = family or "
-    "ensemble x target x signal variant; ranking = a target scored by target_ranking; selection = "
+    "ensemble x target x signal variant (a sizing policy and its parameters); ranking = a target scored by "
+    "target_ranking; selection = "
     "a feature-selection configuration), keyed by a hash of its configuration, so re-running a "
     "configuration adds nothing. This run's strategies carry Sharpe (per period and annual), PSR "
     "and the deflated Sharpe against all trials on the data set (n_trials, n_effective_trials); "
@@ -108,7 +117,7 @@ def trials(
     by_name = {v.name: v for v in grid}
     params = {name: spec.params for name, spec in cfg.training.resolved_families().items()}
     ppy = resolve_periods_per_year(cfg.backtest, bars.select("ts").unique().collect().get_column("ts"))
-    traded = strategy_name(ENSEMBLE_FAMILY, target_ranking.sort("rank")["target"][0], traded_variant)
+    traded = strategy_name(cfg.signals.source, target_ranking.sort("rank")["target"][0], traded_variant)
 
     names, matrix = strategy_matrix(strategy_returns)
     rows = [
@@ -120,7 +129,7 @@ def trials(
     ]
     for name in names:
         family, target, variant = name.split(":")
-        deps = params if family == ENSEMBLE_FAMILY else {family: params[family]}
+        deps = _strategy_params(family, params, cfg)
         rows.append(
             {
                 "trial_id": space.strategy(family, target, by_name[variant], deps),
@@ -158,6 +167,17 @@ def trials(
         }
     )
     return merged
+
+
+def _strategy_params(family: str, params: dict, cfg) -> dict:
+    """What a strategy's predictions depend on: its family's parameters; for an ensemble every
+    member's and, for a fitted one, the combining settings (the equal mean's identity is as it
+    always was, so its earlier trials keep their ids)."""
+    if not is_ensemble(family):
+        return {family: params[family]}
+    if family == ENSEMBLE_FAMILY:
+        return params
+    return {**params, "ensemble": {"method": family, **cfg.ensemble.model_dump(mode="json", exclude={"methods"})}}
 
 
 def _ranking_stats(row: dict) -> dict:
@@ -214,3 +234,52 @@ OVERFITTING_SCHEMA = {
     "n_strategies": pl.Int64,
     "n_blocks": pl.Int64,
 }
+
+
+@dg.asset(
+    group_name="evaluation",
+    kinds={"polars", "duckdb", "parquet"},
+    description="Families and ensembles ranked per target by out-of-fold evidence with its uncertainty: AUC and "
+    "IC with block-bootstrap intervals (evaluation.bootstrap_samples, confidence; blocks of the label span), "
+    "the IC's t-stat on its bootstrap standard error, the spread across folds (mean, std, min of AUC and IC), "
+    "and the deflated Sharpe of each model's strategy under the traded signal policy. Ranked by the lower "
+    "bound of evaluation.rank_by. The basis of production promotion.",
+)
+def model_ranking(
+    context: dg.AssetExecutionContext,
+    experiment: Experiment,
+    model_scores: pl.DataFrame,
+    oof_predictions: pl.DataFrame,
+    ensemble_predictions: pl.DataFrame,
+    training_frame: pl.DataFrame,
+    trials: pl.DataFrame,
+) -> pl.DataFrame:
+    cfg = experiment.config
+    _, traded_variant = variants(cfg.evaluation, cfg.signals)
+    predictions = pl.concat(
+        [path_mean(oof_predictions).select(_RANKED), ensemble_predictions.select(_RANKED)], how="vertical_relaxed"
+    )
+    traded = trials.filter(
+        pl.col("in_last_run") & (pl.col("kind") == "strategy") & (pl.col("variant") == traded_variant.name)
+    )
+    ev = cfg.evaluation
+    table = rank_models(
+        predictions,
+        training_frame,
+        model_scores,
+        traded,
+        n_boot=ev.bootstrap_samples,
+        block=ev.bootstrap_block,
+        confidence=ev.confidence,
+        rank_by=ev.rank_by,
+        seed=cfg.training.seed,
+    )
+    shown = ["target", "rank", "family", "auc", "auc_lo", "auc_hi", "ic", "ic_lo", "ic_hi", "ic_tstat"]
+    shown += ["auc_fold_std", "ic_fold_std", "dsr"]
+    context.add_output_metadata(
+        {"ranking": table_metadata(table.select(shown)), "rank_by": f"{ev.rank_by}_lo", "variant": traded_variant.name}
+    )
+    return table
+
+
+_RANKED = ["family", "target", "symbol", "ts", "y_true", "y_score"]

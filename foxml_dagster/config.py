@@ -22,10 +22,12 @@ from foxml_dagster.data.ibkr import IbkrConfig
 from foxml_dagster.data.normalize import PlausibilityConfig, check_timestamp_format
 from foxml_dagster.data.raw import ColumnMap, symbol_problem
 from foxml_dagster.data.sessions import SessionsConfig, interval_minutes
+from foxml_dagster.ensemble import EnsembleConfig, ensemble_families
 from foxml_dagster.execution import ExecutionConfig
 from foxml_dagster.features.registry import FeaturesConfig
 from foxml_dagster.labels import LabelsConfig
 from foxml_dagster.paths import REPO_ROOT
+from foxml_dagster.promotion import ProductionConfig
 from foxml_dagster.selection import SelectionConfig
 from foxml_dagster.settings import Settings
 from foxml_dagster.signals import SignalConfig
@@ -165,7 +167,19 @@ class ExperimentConfig(Settings):
     signals: SignalConfig = Field(default_factory=SignalConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+    production: ProductionConfig = Field(default_factory=ProductionConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @model_validator(mode="after")
+    def _traded_source_exists(self) -> ExperimentConfig:
+        sources = [*self.training.families, *ensemble_families(self.ensemble)]
+        if self.signals.source not in sources:
+            raise ValueError(
+                f"signals.source {self.signals.source!r} is not a family of training.families nor an ensemble "
+                f"of ensemble.methods; use one of {', '.join(sources)}"
+            )
+        return self
 
 
 def config_path() -> Path:

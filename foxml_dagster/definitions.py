@@ -19,6 +19,7 @@ from assets import (
     features,
     labels,
     normalize,
+    production,
     selection,
     signals,
     splits,
@@ -36,7 +37,12 @@ from jobs.pipeline import (
     automation_sensor,
     daily_refresh,
     full_pipeline,
+    live_daily,
+    live_inference,
+    live_refresh,
+    retrain,
     symbol_refresh,
+    weekly_retrain,
     window_ingest,
 )
 from jobs.trading import kill_switch, resume_trading, trading
@@ -45,6 +51,7 @@ from resources.lake import LakeIOManager, asset_name
 from resources.ray import RayResource
 from resources.sources import MarketData
 from sensors.landing import landing_files
+from sensors.live import live_after_bars
 from sensors.universe import universe_changes
 from sensors.windows import window_fetch, windows_landed
 
@@ -60,6 +67,7 @@ STAGES = [
     selection,
     evaluation,
     ensemble,
+    production,
     signals,
     backtest,
     execution,
@@ -107,21 +115,26 @@ def build_definitions() -> dg.Definitions:
     experiment = Experiment()
     return dg.Definitions(
         assets=all_assets,
+        asset_checks=dg.load_asset_checks_from_modules([signals]),
         jobs=[
             full_pipeline,
             all_symbols,
             symbol_refresh,
+            live_inference,
+            live_refresh,
+            retrain,
             trading,
             kill_switch,
             resume_trading,
             *([window_ingest] if windowed else []),
         ],
-        schedules=[daily_refresh],
+        schedules=[daily_refresh, live_daily, weekly_retrain],
         executor=step_executor,
         sensors=[
             landing_files,
             universe_changes,
             automation_sensor,
+            live_after_bars,
             *([window_fetch, windows_landed] if windowed else []),
         ],
         # Where files go (FOXML_HOME, FOXML_LAKE_URI) is the environment's business, not a run's:

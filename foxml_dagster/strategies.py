@@ -1,9 +1,10 @@
 """The strategy grid: every (family, target, signal variant) traded through the real backtest.
 
 A strategy is what a researcher could have picked and traded: one family's out-of-fold
-predictions (or the ensemble's) for one target, turned into weights by one signal variant (the
-gain and dead zone of `foxml_dagster.signals`, with the experiment's position limits), and
-traded bar to bar with costs by `run_backtest`. Its return series therefore has one return per
+predictions (or an ensemble's) for one target, turned into weights by one signal variant (a
+sizing policy and its parameters: the linear map's gain and dead zone, or one of the policies
+of `foxml_dagster.sizing`, always within the experiment's position limits), and traded bar to
+bar with costs by `run_backtest`. Its return series therefore has one return per
 bar of the panel, earned by positions decided before it: overlapping label horizons do not
 inflate its length, and no return is counted twice across symbols.
 
@@ -21,10 +22,12 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from foxml_dagster.backtest import BacktestConfig, run_backtest
+from foxml_dagster.backtest import BacktestConfig, run_backtest, run_backtests
 from foxml_dagster.execution.config import ExecutionConfig
+from foxml_dagster.labels.config import LabelsConfig
 from foxml_dagster.settings import Settings
 from foxml_dagster.signals import SignalConfig, signals_from_predictions
+from foxml_dagster.sizing import BOOK_POLICIES, PolicyParams, sizing_context
 
 __all__ = [
     "EvaluationConfig",
@@ -32,6 +35,7 @@ __all__ = [
     "strategy_matrix",
     "strategy_name",
     "strategy_returns",
+    "variant_signals",
     "variants",
 ]
 
@@ -51,16 +55,38 @@ STRATEGY_COLUMNS = [
 
 
 class EvaluationConfig(Settings):
-    """The signal variants every (family, target) is backtested with, and the PBO's blocks.
+    """The signal variants every (family or ensemble, target) is backtested with, the PBO's
+    blocks, and how model_ranking measures uncertainty.
 
-    The grid is gains x dead zones, plus the experiment's own `signals` setting when it is not
-    already in it: that one is what the `signals` asset trades.
+    The grid is the linear map's gains x dead zones, plus one variant per policy in `policies`
+    (with the parameters of its block under `signals`), plus `policy_variants` (more parameter
+    sets), plus the experiment's own `signals` setting when it is not already in it: that one is
+    what the `signals` assets trade.
     """
 
     signal_gains: list[float] = Field(default_factory=lambda: [1.0, 4.0, 16.0], min_length=1)
     signal_dead_zones: list[float] = Field(default_factory=lambda: [0.0, 0.02, 0.05], min_length=1)
+    policies: list[Literal["bet_size", "topk_dropout", "vol_target", "no_trade_band", "meta_label"]] = Field(
+        default_factory=lambda: ["bet_size", "topk_dropout", "vol_target", "no_trade_band", "meta_label"],
+        description="sizing policies added to the grid, each with its parameters under signals.<policy>",
+    )
+    policy_variants: list[PolicyParams] = Field(
+        default_factory=list,
+        description="more parameter sets of any policy, e.g. [{policy: topk_dropout, k: 1}]; each is one more "
+        "variant of every (source, target)",
+    )
     pbo_blocks: int = Field(16, ge=2, le=20)  # CSCV blocks S (even): C(S, S/2) splits
     dsr_variance: Literal["null", "trials"] = "null"  # variance of Sharpe in the DSR (foxml_dagster.trials)
+    bootstrap_samples: int = Field(
+        200, ge=20, description="model_ranking: block-bootstrap replicates behind each interval and the IC t-stat"
+    )
+    bootstrap_block: int | None = Field(
+        None, ge=1, description="model_ranking: timestamps per bootstrap block; null: the target's median label span"
+    )
+    confidence: float = Field(0.9, gt=0, lt=1, description="model_ranking: coverage of the bootstrap intervals")
+    rank_by: Literal["auc", "ic"] = Field(
+        "ic", description="model_ranking: rank by the lower bound of this metric's interval (what can be trusted)"
+    )
 
     @model_validator(mode="after")
     def _valid_grid(self) -> EvaluationConfig:
@@ -75,25 +101,49 @@ class EvaluationConfig(Settings):
 
 @dataclass(frozen=True)
 class SignalVariant:
+    """One way to turn probabilities into weights: the linear map (gain, dead_zone) when `sizing`
+    is None, else the sizing policy `sizing` (book policies reshape the linear map of gain and
+    dead_zone; the others ignore them)."""
+
     gain: float
     dead_zone: float
+    sizing: PolicyParams | None = None
+
+    @property
+    def policy(self) -> str:
+        return "linear" if self.sizing is None else self.sizing.policy
 
     @property
     def name(self) -> str:
-        return f"gain{self.gain:g}_dz{self.dead_zone:g}"
+        if self.sizing is None:
+            return f"gain{self.gain:g}_dz{self.dead_zone:g}"
+        return self.sizing.name
 
     def config(self, base: SignalConfig) -> SignalConfig:
         risk = base.risk.model_copy(update={"dead_zone": self.dead_zone})
         return SignalConfig(gain=self.gain, risk=risk)
 
+    def identity(self) -> dict:
+        """What defines the variant, for its trial id: the linear map's (gain, dead_zone) exactly
+        as before policies existed, so earlier trials keep their ids."""
+        if self.sizing is None:
+            return {"gain": self.gain, "dead_zone": self.dead_zone}
+        out: dict = {"policy": self.sizing.model_dump(mode="json")}
+        if self.sizing.policy in BOOK_POLICIES:
+            out.update(gain=self.gain, dead_zone=self.dead_zone)
+        return out
+
 
 def variants(evaluation: EvaluationConfig, signals: SignalConfig) -> tuple[list[SignalVariant], SignalVariant]:
-    """(the grid, the configured variant): gains x dead zones, with the configured one included."""
+    """(the grid, the configured variant): gains x dead zones, the policies, the extra policy
+    variants, with the configured one included; each variant once, in that order."""
+    base = (signals.gain, signals.risk.dead_zone)
     grid = [SignalVariant(g, d) for g in evaluation.signal_gains for d in evaluation.signal_dead_zones]
-    traded = SignalVariant(signals.gain, signals.risk.dead_zone)
-    if traded not in grid:
-        grid.append(traded)
-    return grid, traded
+    grid += [SignalVariant(*base, signals.policy_params(name)) for name in evaluation.policies]
+    grid += [SignalVariant(*base, params) for params in evaluation.policy_variants]
+    traded = SignalVariant(*base, signals.policy_params())
+    grid.append(traded)
+    return list(dict.fromkeys(grid)), traded
 
 
 def strategy_name(family: str, target: str, variant: SignalVariant) -> str:
@@ -109,35 +159,72 @@ def strategy_returns(
     backtest: BacktestConfig,
     benchmark_equity: pl.DataFrame | None = None,
     execution: ExecutionConfig | None = None,
+    labels: LabelsConfig | None = None,
+    periods_per_year: int = 252,
 ) -> pl.DataFrame:
     """Long frame (`STRATEGY_COLUMNS`): the backtest series of every (family, target, variant).
 
     `predictions` holds one prediction per (family, target, symbol, ts) (CPCV paths already
-    averaged, `ensemble.path_mean`), e.g. the families' out-of-fold predictions and the ensemble's.
+    averaged, `ensemble.path_mean`), e.g. the families' out-of-fold predictions and the ensembles'.
     With `execution`, each strategy is routed through the pre-trade risk engine as the traded
-    backtest is (`run_backtest`), so every trial sees the same limits.
+    backtest is (`run_backtest`), so every trial sees the same limits. `labels` and
+    `periods_per_year` tell the sizing policies each target's horizon and the bar frequency.
     """
-    parts = []
-    pairs = predictions.select("family", "target").unique().sort("family", "target").iter_rows()
-    for family, target in pairs:
+    weights, described = [], []
+    # Each (family, target) once, rather than filtering the whole frame for every variant.
+    by_pair = predictions.partition_by("family", "target", as_dict=True)
+    contexts: dict = {}
+    for family, target in sorted(by_pair):
+        if target not in contexts:
+            contexts[target] = sizing_context(
+                target, bars, labels or LabelsConfig(), cost_bps=backtest.cost_bps, periods_per_year=periods_per_year
+            )
         for variant in grid:
-            cfg = variant.config(signals)
-            weights = signals_from_predictions(
-                predictions, target=target, family=family, limits=cfg.risk, gain=cfg.gain
-            )
-            series = run_backtest(weights, bars, backtest, benchmark_equity=benchmark_equity, execution=execution)
-            parts.append(
-                series.select(
-                    pl.lit(strategy_name(family, target, variant)).alias("strategy"),
-                    pl.lit(family).alias("family"),
-                    pl.lit(target).alias("target"),
-                    pl.lit(variant.name).alias("variant"),
-                    *STRATEGY_COLUMNS[4:],
-                )
-            )
-    if not parts:
+            name = strategy_name(family, target, variant)
+            sized = variant_signals(by_pair[(family, target)], target, family, variant, signals, contexts[target])
+            weights.append(sized.select(pl.lit(name).alias("strategy"), "symbol", "ts", "target_weight"))
+            described.append((name, family, target, variant.name))
+    if not weights:
         raise ValueError("no predictions to build strategies from")
-    return pl.concat(parts)
+    if benchmark_equity is None:
+        from foxml_dagster.backtest import benchmark_prices, hold_equity
+
+        benchmark_equity = hold_equity(benchmark_prices(bars, backtest.benchmark))
+    if execution is None:
+        # Every strategy in a few vectorised passes: the same series run_backtest gives each.
+        series = run_backtests(pl.concat(weights), bars, backtest, benchmark_equity=benchmark_equity)
+    else:
+        # The risk engine keeps an account per strategy: routed ones go one at a time.
+        series = pl.concat(
+            run_backtest(
+                w.drop("strategy"), bars, backtest, benchmark_equity=benchmark_equity, execution=execution
+            ).select(pl.lit(w["strategy"][0]).alias("strategy"), pl.all())
+            for w in weights
+        )
+    labels_of = pl.DataFrame(described, schema=["strategy", "family", "target", "variant"], orient="row")
+    return series.join(labels_of, on="strategy", how="left", maintain_order="left").select(STRATEGY_COLUMNS)
+
+
+def variant_signals(
+    predictions: pl.DataFrame,
+    target: str,
+    family: str,
+    variant: SignalVariant,
+    signals: SignalConfig,
+    context,
+) -> pl.DataFrame:
+    """The signals of one (family, target) under one variant: what the grid backtests, and what
+    the `research_signals` asset trades for the configured variant."""
+    cfg = variant.config(signals)
+    return signals_from_predictions(
+        predictions,
+        target=target,
+        family=family,
+        limits=cfg.risk,
+        gain=cfg.gain,
+        policy=variant.sizing,
+        context=context if variant.sizing is not None else None,
+    )
 
 
 def strategy_matrix(returns: pl.DataFrame, column: str = "net_return") -> tuple[list[str], np.ndarray]:

@@ -4,7 +4,8 @@ account for them (Bailey & López de Prado, 2014).
 A trial is one look at the out-of-sample evidence that could have been kept or thrown away:
 
 - strategy: a (family or ensemble, target, signal variant) backtested on its out-of-fold
-  predictions (`foxml_dagster.strategies`);
+  predictions (`foxml_dagster.strategies`); a variant is a sizing policy and its parameters,
+  and an ensemble's identity holds its members' parameters and its combining settings;
 - ranking: a target scored by `target_ranking`'s families under the folds;
 - selection: a feature-selection configuration scored under the same folds.
 
@@ -254,7 +255,9 @@ class TrialSpace:
 
     def ranking(self, target: str) -> str:
         """A target traded on the ranking families' out-of-fold predictions, configured signal."""
-        signals = self.experiment.signals.model_dump(mode="json")
+        # Only what the ranking's backtest reads (the linear map and the limits), so adding
+        # sizing policies to the signals section does not rename earlier ranking trials.
+        signals = self.experiment.signals.model_dump(mode="json", include={"gain", "risk"})
         costs = self.experiment.backtest.cost_bps
         return trial_id(
             "ranking",
@@ -269,7 +272,10 @@ class TrialSpace:
     def strategy(self, family: str, target: str, variant: Any, family_params: Mapping[str, Any]) -> str:
         """A family's (or the ensemble's) out-of-fold predictions for `target`, traded by `variant`.
 
-        `family_params`: the resolved parameters of every family the predictions depend on.
+        `family_params`: the resolved parameters of every family the predictions depend on (an
+        ensemble passes its members' and, unless it is the equal-weight mean, its combining
+        settings under "ensemble"). `variant`: a `strategies.SignalVariant`; the linear map's
+        identity is (gain, dead_zone) as it always was, so earlier trials keep their ids.
         """
         training = self.experiment.training
         return trial_id(
@@ -280,8 +286,7 @@ class TrialSpace:
             family=family,
             params=family_params,
             target=target,
-            gain=variant.gain,
-            dead_zone=variant.dead_zone,
+            **variant.identity(),
             limits=self.experiment.signals.risk.model_dump(mode="json", exclude={"dead_zone"}),
             cost=self.experiment.backtest.cost_bps,
             execution=self._execution(),

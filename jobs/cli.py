@@ -383,6 +383,7 @@ def _summary(result, seconds: float, out: Output, step_seconds: dict[str, float]
         "",
         *_left_out_block(left_out),
         *_backtest_block(sheet, " ".join(traded.row(0)) if traded.height else "the signals"),
+        *_production_block(layout.catalog),
         *_warning_checks_block(failed_checks),
         *where,
     ]
@@ -446,6 +447,46 @@ def _backtest_block(h: dict, what: str) -> list:
     caveats = list(h.get("flags") or [])
     if caveats:
         lines += ["caveats:", *(f"  ! {c}" for c in caveats)]
+    return [*lines, ""]
+
+
+def _production_block(catalog) -> list[str]:
+    """What the production path decided: the models promoted or refused (with the gates' reasons),
+    the live signals for the newest bar, and the orders planned from them."""
+    from foxml_dagster.storage import query_catalog
+
+    try:
+        models = query_catalog(catalog, "SELECT family, target, promoted, reason, version FROM production_models")
+        signals = query_catalog(catalog, "SELECT * FROM signals ORDER BY symbol")
+        newest_bar = query_catalog(catalog, "SELECT max(ts) AS ts FROM bars")["ts"][0]
+    except Exception:  # a run without the production stages (a partial selection) says nothing here
+        return []
+    promoted = models.filter(models["promoted"])
+    lines = [f"production: {promoted.height} of {models.height} models promoted (production.gates)"]
+    for row in models.sort("promoted", "target", "family", descending=[True, False, False]).iter_rows(named=True):
+        mark = "+" if row["promoted"] else "-"
+        lines.append(f"  {mark} {row['family']} {row['target']} @{row['version']}: {row['reason']}")
+    if signals.height:
+        first = signals.row(0, named=True)
+        ts = signals["ts"].max()
+        weights = ", ".join(f"{r['symbol']} {r['target_weight']:+.3f}" for r in signals.iter_rows(named=True))
+        state = (
+            "trades" if (signals["risk_action"] != "not_promoted").any() else "flat: the traded source is not promoted"
+        )
+        lines.append(
+            f"live: signals for {ts:%Y-%m-%d %H:%M} (newest bar {newest_bar:%Y-%m-%d %H:%M}) from {first['source']} "
+            f"{first['target']}, policy {first.get('policy')}, {state}: {weights}"
+        )
+        try:
+            orders = query_catalog(
+                catalog,
+                "SELECT status, count(*) AS n FROM (SELECT client_order_id, arg_max(status, seq) AS status "
+                f"FROM orders WHERE signal_ts = '{ts.isoformat()}' GROUP BY 1) GROUP BY 1 ORDER BY 1",
+            )
+            counts = ", ".join(f"{n} {status}" for status, n in orders.iter_rows())
+            lines.append(f"orders: planned from them: {counts or 'none (the book already matches)'}")
+        except Exception:
+            pass
     return [*lines, ""]
 
 

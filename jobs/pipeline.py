@@ -48,6 +48,74 @@ symbol_refresh = dg.define_asset_job(
     description="Ingest, normalize, features and labels for the run's symbols.",
 )
 
+# The production path's daily rhythm: today's bar through the promoted models to orders, without
+# retraining. Labels are left out: the newest bars have no outcome yet, and live inference reads
+# features only (docs/production.md).
+LIVE_ASSETS = ("cross_sectional_features", "live_predictions", "signals", "orders", "fills", "positions", "risk_events")
+LIVE_INGEST = ("raw_bars", "bars", "bars_quarantine", "bars_coverage", "features")
+# The live chain is one path of steps run one after another, so steps in separate processes buy
+# nothing and each would pay the code location's import: one process keeps its latency low.
+IN_ONE_PROCESS = {"execution": {"config": {"in_process": {}}}}
+
+live_inference = dg.define_asset_job(
+    "live_inference",
+    selection=dg.AssetSelection.assets(*LIVE_ASSETS),
+    config=IN_ONE_PROCESS,
+    description="Live inference after new bars landed: cross-sectional features, the promoted production "
+    "models' live predictions, the signals for the newest bar and the execution cycle (orders). Launched by "
+    "the live_after_bars sensor once the symbols' features are refreshed.",
+)
+
+live_refresh = dg.define_asset_job(
+    "live_refresh",
+    selection=dg.AssetSelection.assets(*LIVE_INGEST, *LIVE_ASSETS),
+    config=IN_ONE_PROCESS,
+    description="The whole daily production path for the run's symbols: ingest, normalize, features, live "
+    "inference, signals for the newest bar and orders; no retraining. Launched by the live_daily schedule.",
+)
+
+# Retraining refits everything (research and production) and re-decides promotion; it stops at the
+# signals, so a weekend retrain never sends orders (the next live run trades on what it promoted).
+retrain = dg.define_asset_job(
+    "retrain",
+    selection=dg.AssetSelection.all() - _WINDOWED_STAGES - dg.AssetSelection.groups("execution"),
+    description="Retrain and re-promote: every stage from raw bars to production_models, live predictions and "
+    "signals (folds, out-of-fold training, ensembles, the strategy grid, model_ranking, refits and gates), "
+    "without the execution cycle. Launched weekly by the weekly_retrain schedule.",
+)
+
+
+def _over_every_symbol(context: dg.ScheduleEvaluationContext):
+    symbols = context.instance.get_dynamic_partitions(symbol_partitions.name)
+    if not symbols:
+        return dg.SkipReason("no symbol partitions yet: run `foxml register` or turn on landing_files")
+    return dg.RunRequest(tags=range_tags(symbols))
+
+
+@dg.schedule(
+    job=live_refresh,
+    cron_schedule="30 21 * * 1-5",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Weekdays at 21:30 UTC, after the US close: today's bars through the promoted models to "
+    "signals and orders for every registered symbol (live_refresh). For sources that land files or fetch "
+    "windows, the live_after_bars sensor does the same as soon as the features are refreshed.",
+)
+def live_daily(context: dg.ScheduleEvaluationContext):
+    return _over_every_symbol(context)
+
+
+@dg.schedule(
+    job=retrain,
+    cron_schedule="0 6 * * 6",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Saturdays at 06:00 UTC: retrain every family, refit the production models and re-decide "
+    "their promotion on the week's data (retrain); orders follow on the next live run.",
+)
+def weekly_retrain(context: dg.ScheduleEvaluationContext):
+    return _over_every_symbol(context)
+
 
 @dg.schedule(
     job=full_pipeline,

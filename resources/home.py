@@ -85,6 +85,8 @@ OVERRIDABLE = (
     "selection.target",
     "training.seed",
     "signals.gain",
+    "signals.policy",
+    "signals.source",
     "backtest.cost_bps",
 )
 

@@ -62,6 +62,12 @@ def _type_name(annotation) -> str:
     args = typing.get_args(annotation)
     if origin is typing.Literal:
         return " \\| ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType) and all(
+        isinstance(a, type) and issubclass(a, BaseModel) for a in args
+    ):
+        return " \\| ".join(a.__name__ for a in args)  # a choice of sections (a discriminated union)
     if origin in (typing.Union, types.UnionType):
         return " \\| ".join(_type_name(a) for a in args)
     if origin in (list, tuple, set):

@@ -8,6 +8,7 @@ from foxml_dagster.backtest.engine import (
     BenchmarkConfig,
     benchmark_prices,
     run_backtest,
+    run_backtests,
 )
 from foxml_dagster.backtest.report import tearsheet_markdown
 from foxml_dagster.backtest.summary import flags, infer_periods_per_year, summarize_backtest
@@ -21,6 +22,7 @@ __all__ = [
     "hold_equity",
     "infer_periods_per_year",
     "run_backtest",
+    "run_backtests",
     "summarize_backtest",
     "tearsheet_markdown",
 ]

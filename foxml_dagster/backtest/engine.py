@@ -33,7 +33,14 @@ from foxml_dagster.backtest.benchmark import align_to, hold_equity
 from foxml_dagster.execution.backtest import route_weights
 from foxml_dagster.execution.config import ExecutionConfig
 
-__all__ = ["SERIES_COLUMNS", "BacktestConfig", "BenchmarkConfig", "benchmark_prices", "run_backtest"]
+__all__ = [
+    "SERIES_COLUMNS",
+    "BacktestConfig",
+    "BenchmarkConfig",
+    "benchmark_prices",
+    "run_backtest",
+    "run_backtests",
+]
 
 SERIES_COLUMNS = [
     "ts",
@@ -219,3 +226,119 @@ def benchmark_prices(bars: pl.DataFrame, benchmark: BenchmarkConfig) -> pl.DataF
             )
         return held
     raise ValueError("backtest.benchmark kind: file: read the file and pass its hold_equity as benchmark_equity")
+
+
+#: Rows of strategy x bar panel the batched backtest holds at once (about 0.5 GB at its widest).
+BATCH_ROWS = 4_000_000
+
+
+def run_backtests(
+    signals: pl.DataFrame,
+    bars: pl.DataFrame,
+    config: BacktestConfig | None = None,
+    *,
+    benchmark_equity: pl.DataFrame | None = None,
+    by: str = "strategy",
+) -> pl.DataFrame:
+    """`run_backtest` for many strategies at once, without the risk engine.
+
+    `signals` holds symbol, ts, target_weight and a `by` column naming the strategy; the result
+    is `by` followed by SERIES_COLUMNS, and each strategy's rows are those `run_backtest` gives
+    its signals alone (same timing, costs, span and benchmark alignment; tests/unit/
+    test_signals_backtest.py compares them). Strategies are computed together in batches of at
+    most BATCH_ROWS strategy x bar rows, so a grid of hundreds costs a few vectorised passes
+    instead of hundreds of small ones.
+    """
+    config = config if config is not None else BacktestConfig()
+    missing = [c for c in (by, "symbol", "ts", "target_weight") if c not in signals.columns]
+    if missing:
+        raise ValueError(f"signals: required column(s) {missing} missing")
+    sig = signals.select(by, pl.col("symbol").cast(pl.String), "ts", pl.col("target_weight").cast(pl.Float64))
+    if sig.height == 0:
+        raise ValueError("signals is empty; nothing to backtest")
+    if sig.get_column("target_weight").is_null().any():
+        raise ValueError("signals: target_weight has nulls")
+    n_dup = sig.height - sig.select(by, "symbol", "ts").n_unique()
+    if n_dup:
+        raise ValueError(f"signals: {n_dup} duplicate ({by}, symbol, ts) rows; pass one target's signals per {by}")
+    px = bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64)).sort("symbol", "ts")
+    if px.height - px.select("symbol", "ts").n_unique():
+        raise ValueError("bars: duplicate (symbol, ts) rows")
+    if not (px.get_column("close") > 0).all():
+        raise ValueError("bars: close must be > 0 and not null")
+    unmatched = sig.join(px, on=["symbol", "ts"], how="anti")
+    if unmatched.height:
+        first = unmatched.sort("ts").row(0, named=True)
+        raise ValueError(
+            f"{unmatched.height} signals have no bar of their symbol at their ts "
+            f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
+        )
+    if benchmark_equity is None:
+        benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
+    names = sig.get_column(by).unique(maintain_order=True)
+    per_batch = max(1, BATCH_ROWS // max(px.height, 1))
+    parts = [
+        _batch(sig.filter(pl.col(by).is_in(names[i : i + per_batch].implode())), px, config, benchmark_equity, by)
+        for i in range(0, len(names), per_batch)
+    ]
+    return pl.concat(parts)
+
+
+def _batch(sig: pl.DataFrame, px: pl.DataFrame, config: BacktestConfig, benchmark_equity, by: str) -> pl.DataFrame:
+    keys = [by, "symbol"]
+    panel = (
+        sig.select(keys)
+        .unique()
+        .join(px, on="symbol")
+        .join(sig, on=[*keys, "ts"], how="left")
+        .with_columns(pl.col("target_weight").fill_null(0.0).alias("w"))
+        .sort(by, "symbol", "ts")
+        .with_columns(
+            (pl.col("close").shift(-1).over(keys) / pl.col("close") - 1).fill_null(0.0).alias("fwd_ret"),
+            pl.col("w").shift(1).over(keys).fill_null(0.0).alias("w_prev"),
+        )
+        .with_columns(
+            (pl.col("w") * pl.col("fwd_ret")).alias("pnl"),
+            (pl.col("w") - pl.col("w_prev")).abs().alias("trade"),
+        )
+    )
+    # Each strategy from its first signal to the first bar after its last (closing the book).
+    bounds = sig.group_by(by).agg(pl.col("ts").min().alias("_first"), pl.col("ts").max().alias("_last"))
+    after = (
+        panel.join(bounds, on=by)
+        .filter(pl.col("ts") > pl.col("_last"))
+        .group_by(by)
+        .agg(pl.col("ts").min().alias("_end"))
+    )
+    bounds = bounds.join(after, on=by, how="left").with_columns(pl.col("_end").fill_null(pl.col("_last")))
+    panel = panel.join(bounds, on=by).filter(pl.col("ts").is_between(pl.col("_first"), pl.col("_end")))
+    cost_rate = config.cost_bps / 1e4
+    series = (
+        panel.group_by(by, "ts")
+        .agg(
+            pl.col("pnl").sum().alias("gross_return"),
+            pl.col("trade").sum().alias("turnover"),
+            pl.col("w").abs().sum().alias("gross_exposure"),
+            pl.col("w").sum().alias("net_exposure"),
+            pl.col("w").clip(lower_bound=0).sum().alias("long_exposure"),
+            pl.col("w").clip(upper_bound=0).sum().alias("short_exposure"),
+            (pl.col("w") != 0).sum().cast(pl.Int64).alias("n_positions"),
+        )
+        .sort(by, "ts")
+        .with_columns((pl.col("turnover") * cost_rate).alias("cost"))
+        .with_columns((pl.col("gross_return") - pl.col("cost")).alias("net_return"))
+        .with_columns((1 + pl.col("net_return")).cum_prod().over(by).alias("equity"))
+    )
+    # The benchmark as `align_to` values it: its level at each row's ts, the return to the next row.
+    stamps = series.select("ts").unique().sort("ts")
+    levels = stamps.join_asof(benchmark_equity.select("ts", "equity").sort("ts"), on="ts", strategy="backward")
+    step = pl.col("equity").shift(-1).over(by) / pl.col("equity") - 1
+    bench = (
+        series.select(by, "ts")
+        .join(levels, on="ts", how="left")
+        .sort(by, "ts")
+        .with_columns(pl.when(step.is_finite()).then(step).otherwise(0.0).fill_null(0.0).alias("benchmark_return"))
+        .with_columns((1 + pl.col("benchmark_return")).cum_prod().over(by).alias("benchmark_equity"))
+        .drop("equity")
+    )
+    return series.join(bench, on=[by, "ts"], how="left").select(by, *SERIES_COLUMNS)

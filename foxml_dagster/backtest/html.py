@@ -22,7 +22,7 @@ import polars as pl
 from foxml_dagster.backtest.report import monthly_returns, num, pct
 from foxml_dagster.backtest.summary import flags
 
-__all__ = ["PLOTS", "tearsheet_html", "tearsheet_plots"]
+__all__ = ["PLOTS", "comparison_plot", "tearsheet_html", "tearsheet_plots"]
 
 #: Plot names in report order, with their captions.
 PLOTS = {
@@ -33,6 +33,8 @@ PLOTS = {
     "exposure": "Exposure and turnover",
     "models": "Out-of-fold model comparison",
     "features": "Feature importance (clustered MDA, mean over targets)",
+    "policies": "Sizing policies on the traded source: equity net of costs, beside the benchmark",
+    "ensembles": "Families and ensembles under the traded policy: equity net of costs, beside the benchmark",
 }
 
 _STRATEGY, _BENCHMARK = "#1f5fa8", "#9a9a9a"
@@ -201,6 +203,26 @@ def _features(importance: pl.DataFrame, top: int = 20) -> bytes:
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel("AUC drop when the feature's cluster is permuted (blue: selected)")
     ax.tick_params(axis="y", labelsize=7)
+    return _png(fig)
+
+
+def comparison_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, highlight: str | None = None) -> bytes:
+    """Equity curves of several strategies (`compare.equity_curves`): the benchmark in grey, the
+    traded strategy (`highlight`) thick, every other one thin, labelled by its last part."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    for name, (ts, equity) in curves.items():
+        if name == "benchmark":
+            ax.plot(ts, equity, color=_BENCHMARK, lw=1.2, label="benchmark")
+            continue
+        label = name.split(":")[0] + " " + name.split(":")[-1] if ":" in name else name
+        ax.plot(
+            ts, equity, lw=2.0 if name == highlight else 0.9, label=label + (" (traded)" if name == highlight else "")
+        )
+    ax.axhline(1.0, color="black", lw=0.5)
+    ax.set_ylabel("growth of 1")
+    ax.legend(loc="upper left", frameon=False, fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
     return _png(fig)
 
 

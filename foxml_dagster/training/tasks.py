@@ -65,7 +65,12 @@ def fit_fold(panel: TargetPanel, task: FitTask) -> FitOutcome:
         panel.inputs(fit_rows, window, kind), panel.y[fit_rows], sample_weight=panel.w[fit_rows], validation=validation
     )
     fit_seconds = time.perf_counter() - started
-    score = model.predict_score(panel.inputs(task.test_rows, window, kind))
+    # A production refit (training.production) has no test rows: it is never scored in-sample.
+    score = (
+        model.predict_score(panel.inputs(task.test_rows, window, kind))
+        if len(task.test_rows)
+        else np.zeros(0, dtype=np.float64)
+    )
     model_bytes = model.to_bytes()
     _release_gpu_cache()
     return FitOutcome(

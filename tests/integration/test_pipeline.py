@@ -33,10 +33,14 @@ EVERY_ASSET = {
     "oof_predictions/lightgbm",
     "oof_predictions/logistic",
     "model_scores",
+    "model_ranking",
     "strategy_returns",
     "trials",
     "overfitting",
     "ensemble_predictions",
+    "production_models",
+    "live_predictions",
+    "research_signals",
     "signals",
     "backtest",
     "tearsheet",
@@ -70,13 +74,15 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert done == EVERY_ASSET
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
-    blocking = {"raw_contract", "bars_contract", "folds_purged_and_embargoed", "no_leakage"}
+    blocking = {"raw_contract", "bars_contract", "folds_purged_and_embargoed", "no_leakage", "signals_current"}
+    blocking |= {"reconciled_with_broker"}
     assert {name: checks[name] for name in blocking} == dict.fromkeys(blocking, True)
     assert set(checks) == blocking | {"volume_spikes", "split_warnings"}
     assert checks["split_warnings"]  # the small experiment's folds are not weak
 
     catalog = home / "catalog.duckdb"
-    for name in EVERY_ASSET - {"bars_quarantine"}:
+    # Live orders decided at the newest bar fill on the bar after it, which does not exist yet.
+    for name in EVERY_ASSET - {"bars_quarantine", "fills"}:
         view = name.replace("/", "__")  # the lake's view of a prefixed key
         assert query_catalog(catalog, f"SELECT count(*) AS n FROM {view}")["n"][0] > 0, name
     bars = query_catalog(catalog, "SELECT symbol, min(ts) AS first FROM bars GROUP BY 1 ORDER BY 1")
@@ -108,6 +114,7 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     assert {"composite", "family_agreement", "psr", "dsr", "reason"} <= set(ranking.columns)
     assert (home / "reports" / "tearsheet.md").read_text().strip()
     _the_tearsheet_describes_the_traded_series(catalog, home)
+    _the_production_path_acts_on_the_newest_bar(catalog, home)
     for path in query_catalog(catalog, "SELECT path FROM trained_models")["path"]:
         assert (home / "models").as_posix() in path
 
@@ -229,6 +236,62 @@ def _the_tearsheet_describes_the_traded_series(catalog, home) -> None:
     for name in ("equity", "drawdown", "rolling", "monthly", "exposure", "models", "features"):
         assert (home / "reports" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert f"alt='{name}'" in page
+
+
+def _the_production_path_acts_on_the_newest_bar(catalog, home) -> None:
+    """Production models saw nothing after their cutoff; live predictions and signals reach the
+    newest bar; orders are planned from them; research stays on out-of-fold predictions."""
+    import json
+    from pathlib import Path
+
+    newest_bar = query_catalog(catalog, "SELECT max(ts) AS ts FROM bars")["ts"][0]
+    signals = query_catalog(catalog, "SELECT * FROM signals")
+    assert signals["ts"].unique().to_list() == [newest_bar]  # the newest signal is for the newest bar
+    assert sorted(signals["symbol"]) == SYMBOLS
+    orders = query_catalog(catalog, "SELECT DISTINCT signal_ts FROM orders")
+    assert orders["signal_ts"].to_list() == [newest_bar]  # orders are planned from the live signals
+
+    models = query_catalog(catalog, "SELECT * FROM production_models")
+    frame = query_catalog(
+        catalog, "SELECT target, max(ts) AS last_ts, count(*) AS n, max(t1) AS last_t1 FROM training_frame GROUP BY 1"
+    )
+    by_target = {r["target"]: r for r in frame.iter_rows(named=True)}
+    assert set(models["kind"]) == {"family", "ensemble"} and models["reason"].is_not_null().all()
+    for row in models.iter_rows(named=True):
+        known = by_target[row["target"]]
+        # Every labelled row, and none beyond the last known outcome: nothing after the cutoff.
+        assert row["train_end"] == known["last_ts"] and row["knowledge_end"] <= newest_bar, row
+        if row["kind"] == "family":
+            assert row["n_train"] == known["n"], row
+            manifest = json.loads((Path(row["path"]).parent / "manifest.json").read_text())
+            assert manifest["version"] == row["version"] and manifest["data_hash"] == row["data_hash"]
+            assert manifest["knowledge_end"].startswith(str(row["knowledge_end"].date()))
+        assert (home / "models" / "production").as_posix() in row["path"]
+    live = query_catalog(
+        catalog,
+        "SELECT l.family, l.target, min(l.ts) AS first, max(l.ts) AS last, bool_and(l.ts > m.train_end) AS after "
+        "FROM live_predictions l JOIN production_models m ON l.version = m.version GROUP BY 1, 2",
+    )
+    assert live.height == models.height and live["after"].all() and set(live["last"]) == {newest_bar}
+    # Research never reaches past the labelled rows: the backtest trades out-of-fold predictions only.
+    research_end = query_catalog(catalog, "SELECT max(ts) AS ts FROM research_signals")["ts"][0]
+    assert research_end < newest_bar and research_end <= max(r["last_ts"] for r in by_target.values())
+    # Ensembles are scored like families, ranked beside them, and every (source, policy) is a trial.
+    scored = set(query_catalog(catalog, "SELECT DISTINCT family FROM model_scores")["family"])
+    assert {"ensemble", "ensemble_weighted", "ensemble_rank", "ensemble_stacked"} <= scored
+    ranked = query_catalog(catalog, "SELECT DISTINCT family FROM model_ranking")["family"]
+    assert set(ranked) == scored
+    trials = query_catalog(catalog, "SELECT DISTINCT family, variant FROM trials WHERE kind = 'strategy'")
+    assert {"ensemble_stacked", "lightgbm"} <= set(trials["family"])
+    assert {"betsize_step0.1", "topk2_drop1_ls", "voltarget0.1_hl20", "band1", "meta_step0.1"} <= set(
+        trials["variant"]
+    )
+    n_grid = query_catalog(catalog, "SELECT count(DISTINCT strategy) AS n FROM strategy_returns")["n"][0]
+    assert query_catalog(catalog, "SELECT max(n_strategies) AS n FROM overfitting")["n"][0] == n_grid
+    page = (home / "reports" / "tearsheet.html").read_text()
+    assert "Sizing policies on the traded source" in page and "Families and ensembles under the traded policy" in page
+    for name in ("policies", "ensembles"):
+        assert (home / "reports" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_standard_feature_set_trains_end_to_end_without_a_leakage_alarm(pipeline, small_experiment):

@@ -309,3 +309,47 @@ def test_tearsheet_has_headline_and_monthly_tables() -> None:
     assert "| 2024 |" in md and "Mar" in md
     jan = (1 + series.filter(pl.col("ts").dt.month() == 1)["net_return"]).product() - 1
     assert f"{100 * jan:.2f}%" in md
+
+
+def test_the_batched_backtest_gives_each_strategy_the_series_run_backtest_gives_it(monkeypatch) -> None:
+    from foxml_dagster.backtest import engine, hold_equity, run_backtests
+
+    rng = np.random.default_rng(3)
+    start = datetime(2022, 1, 3, tzinfo=UTC)
+    bars = pl.concat(
+        pl.DataFrame(
+            {
+                "symbol": s,
+                "ts": [start + timedelta(days=i) for i in range(first, 90)],
+                "close": 50 * np.exp(np.cumsum(rng.normal(0, 0.02, 90 - first))),
+            }
+        )
+        for s, first in (("A", 0), ("B", 5), ("C", 20))  # symbols listed at different times
+    ).cast({"ts": pl.Datetime("us", "UTC")})
+    strategies = {}
+    for name, symbols, lo, hi in (("s1", "AB", 10, 60), ("s2", "ABC", 25, 89), ("s3", "C", 30, 40)):
+        rows = bars.filter(
+            pl.col("symbol").is_in(list(symbols))
+            & pl.col("ts").is_between(start + timedelta(days=lo), start + timedelta(days=hi))
+        )
+        strategies[name] = rows.select("symbol", "ts", pl.Series("target_weight", rng.uniform(-0.5, 0.5, rows.height)))
+    # A benchmark that starts after some strategies do (its level is unknown before).
+    benchmark = hold_equity(bars.filter(pl.col("ts") >= start + timedelta(days=15)))
+    config = BacktestConfig(cost_bps=7.0)
+    monkeypatch.setattr(engine, "BATCH_ROWS", 150)  # several batches, as a large panel would take
+    batched = run_backtests(
+        pl.concat(w.with_columns(pl.lit(n).alias("strategy")) for n, w in strategies.items()),
+        bars,
+        config,
+        benchmark_equity=benchmark,
+    )
+    for name, weights in strategies.items():
+        alone = run_backtest(weights, bars, config, benchmark_equity=benchmark)
+        mine = batched.filter(pl.col("strategy") == name).drop("strategy")
+        assert mine["ts"].equals(alone["ts"]), name
+        for column in alone.columns[1:]:
+            np.testing.assert_allclose(
+                mine[column].to_numpy(), alone[column].to_numpy(), rtol=0, atol=1e-15, err_msg=f"{name} {column}"
+            )
+    with pytest.raises(ValueError, match="duplicate"):
+        run_backtests(pl.concat([strategies["s1"], strategies["s1"]]).with_columns(pl.lit("x").alias("strategy")), bars)

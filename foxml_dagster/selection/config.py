@@ -30,8 +30,8 @@ class SelectionConfig(Settings):
     # Rows per fold the importance forest fits on and is permuted on (uniform draws; null: all).
     # Permutation cost is test rows x trees x features, so these keep selection flat in the
     # panel's size; an AUC drop's standard error is ~0.5 / sqrt(test rows).
-    importance_max_train_rows: int | None = Field(100_000, ge=1000)
-    importance_max_test_rows: int | None = Field(10_000, ge=1000)
+    importance_max_train_rows: int | None = Field(50_000, ge=1000)
+    importance_max_test_rows: int | None = Field(5_000, ge=1000)
     min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help
     min_features: int = Field(3, ge=1)  # never select fewer (best by clustered MDA)
     #: all_targets: importance on every target (or `importance_targets`), combined by mean rank;

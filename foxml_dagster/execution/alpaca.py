@@ -176,6 +176,7 @@ class AlpacaBroker:
         self.stream_updates = 0
         self._stream: Any = None
         self._stream_thread: threading.Thread | None = None
+        self.poll_seconds = _POLL_SECONDS
         if settings.stream:
             self._start_stream(key, secret)
 
@@ -497,8 +498,8 @@ class AlpacaBroker:
 
     def wait_for_final(self, client_order_ids: Collection[str], timeout: float) -> None:
         """Returns once every order is final (filled, cancelled, expired, rejected) or `timeout`
-        passed: woken by the trade-update stream, checked over REST every second in case the
-        stream missed an update (it does not replay what happened before it connected)."""
+        passed: woken by the trade-update stream, checked over REST every `poll_seconds` in case
+        the stream missed an update (it does not replay what happened before it connected)."""
         deadline = time.monotonic() + timeout
         remaining = set(client_order_ids)
         next_poll = 0.0
@@ -508,7 +509,7 @@ class AlpacaBroker:
                 return
             if now >= next_poll:
                 remaining -= {o.client_order_id for o in self.orders(sorted(remaining)) if o.status in _FINAL}
-                next_poll = time.monotonic() + _POLL_SECONDS
+                next_poll = time.monotonic() + self.poll_seconds
                 continue
             with self._updated:
                 remaining -= set(self._final)

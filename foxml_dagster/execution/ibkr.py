@@ -152,9 +152,13 @@ class IbkrBroker:
         except BrokerError:
             ib.disconnect()
             raise
+        try:
+            ib.reqAllOpenOrders()  # other client ids' orders count for the ref check too
+        except (ConnectionError, OSError) as exc:  # a timeout included: the connection is not usable
+            ib.disconnect()
+            raise ConnectionError(f"{type(exc).__name__} while listing open orders: {exc}") from None
         self.ib = ib
         self.connects += 1
-        ib.reqAllOpenOrders()  # other client ids' orders count for the ref check too
 
     def _pick_account(self, accounts: list[str]) -> str:
         s = self.settings

@@ -297,12 +297,13 @@ def test_an_order_that_ended_unfilled_is_sent_again_under_the_next_attempt_id(br
     bars, signals = flat_bars(3), signals_at(2, {"AAA": 0.2})
     with fake_alpaca(monkeypatch) if broker == "alpaca" else fake_tws() as fake:
         where = fake.url if broker == "alpaca" else fake.port
-        cfg = execution_config(broker, where, getattr(fake, "stream_url", None), settle_seconds=0.2)
+        cfg = execution_config(broker, where, getattr(fake, "stream_url", None))
+        brief = cfg.model_copy(update={"settle_seconds": 0.2})  # while nothing fills, do not wait long
         state = fake.trading if broker == "alpaca" else fake.desk
         state.auto_fill = False
-        first = cycle(cfg, signals, bars, Journal(), tmp_path, 1)
+        first = cycle(brief, signals, bars, Journal(), tmp_path, 1)
         (cid,) = first.journal.latest_orders()["client_order_id"].to_list()
-        killed = cycle(cfg, signals, bars, first.journal, tmp_path, 2, kill_switch="end of day")
+        killed = cycle(brief, signals, bars, first.journal, tmp_path, 2, kill_switch="end of day")
         assert history(killed.journal, cid)[-1] == "cancelled"
         state.auto_fill = True
         again = cycle(cfg, signals, bars, killed.journal, tmp_path, 3)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from foxml_dagster.backtest.report import monthly_returns, num, pct
+from foxml_dagster.backtest.report import headline_rows, measure_rows, monthly_returns
 from foxml_dagster.backtest.summary import flags
 
 __all__ = ["PLOTS", "comparison_plot", "tearsheet_html", "tearsheet_plots"]
@@ -237,44 +237,11 @@ def _table(frame: pl.DataFrame, digits: int = 4) -> str:
 
 
 def _headline(summary: dict[str, Any]) -> pl.DataFrame:
-    rows = [
-        ("total return", "total_return", pct),
-        ("CAGR", "cagr", pct),
-        ("annual volatility", "ann_vol", pct),
-        ("Sharpe", "sharpe", num),
-        ("Sortino", "sortino", num),
-        ("max drawdown", "max_drawdown", pct),
-    ]
-    return pl.DataFrame(
-        {
-            "metric": [r[0] for r in rows],
-            "strategy": [r[2](summary.get(r[1])) for r in rows],
-            "benchmark": [r[2](summary.get("benchmark_" + r[1])) for r in rows],
-        }
-    )
+    return pl.DataFrame(headline_rows(summary), schema=["metric", "strategy", "benchmark"], orient="row")
 
 
 def _measures(summary: dict[str, Any]) -> pl.DataFrame:
-    rows = [
-        ("excess return", pct(summary.get("excess_return"))),
-        ("alpha (a year)", f"{pct(summary.get('alpha'))} (t {num(summary.get('alpha_tstat'))})"),
-        ("beta", num(summary.get("beta"))),
-        ("correlation with benchmark", num(summary.get("correlation"))),
-        ("information ratio", num(summary.get("information_ratio"))),
-        ("tracking error", pct(summary.get("tracking_error"))),
-        (
-            "avg gross / net exposure",
-            f"{pct(summary.get('avg_gross_exposure'))} / {pct(summary.get('avg_net_exposure'))}",
-        ),
-        ("share of periods net long", pct(summary.get("share_net_long"))),
-        ("hit rate", pct(summary.get("hit_rate"))),
-        ("avg turnover / period", pct(summary.get("avg_turnover"))),
-        ("total cost", pct(summary.get("total_cost"))),
-        ("probabilistic Sharpe (> 0)", num(summary.get("psr"))),
-        ("deflated Sharpe", f"{num(summary.get('dsr'))} ({summary.get('n_trials') or 'n/a'} trials)"),
-        ("PBO (CSCV)", num(summary.get("pbo"))),
-    ]
-    return pl.DataFrame({"measure": [r[0] for r in rows], "value": [r[1] for r in rows]})
+    return pl.DataFrame(measure_rows(summary), schema=["measure", "value"], orient="row")
 
 
 _STYLE = """

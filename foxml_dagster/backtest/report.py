@@ -11,7 +11,7 @@ import polars as pl
 
 from foxml_dagster.backtest.summary import flags
 
-__all__ = ["monthly_returns", "pct", "num", "tearsheet_markdown"]
+__all__ = ["HEADLINE", "headline_rows", "measure_rows", "monthly_returns", "num", "pct", "tearsheet_markdown"]
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -24,25 +24,24 @@ def num(x: Any) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def _side_by_side(summary: dict[str, Any]) -> list[str]:
-    rows = [
-        ("total return", "total_return", pct),
-        ("CAGR", "cagr", pct),
-        ("annual volatility", "ann_vol", pct),
-        ("Sharpe", "sharpe", num),
-        ("Sortino", "sortino", num),
-        ("max drawdown", "max_drawdown", pct),
-    ]
-    has_bench = "benchmark_total_return" in summary
-    lines = ["| metric | strategy | benchmark |" if has_bench else "| metric | strategy |"]
-    lines.append("|---|---|---|" if has_bench else "|---|---|")
-    for label, key, fmt in rows:
-        bench = f" {fmt(summary.get('benchmark_' + key))} |" if has_bench else ""
-        lines.append(f"| {label} | {fmt(summary.get(key))} |{bench}")
-    return lines
+#: The statistics shown for the strategy and, beside it, the benchmark: (label, key, format).
+HEADLINE = [
+    ("total return", "total_return", pct),
+    ("CAGR", "cagr", pct),
+    ("annual volatility", "ann_vol", pct),
+    ("Sharpe", "sharpe", num),
+    ("Sortino", "sortino", num),
+    ("max drawdown", "max_drawdown", pct),
+]
 
 
-def _details(summary: dict[str, Any]) -> list[str]:
+def headline_rows(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, strategy, benchmark) per headline statistic, formatted."""
+    return [(label, fmt(summary.get(key)), fmt(summary.get("benchmark_" + key))) for label, key, fmt in HEADLINE]
+
+
+def measure_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of the relative, exposure, trading and significance measures, formatted."""
     rows = [
         ("excess return", pct(summary.get("excess_return"))),
         ("alpha (a year)", f"{pct(summary.get('alpha'))} (t {num(summary.get('alpha_tstat'))})"),
@@ -64,7 +63,18 @@ def _details(summary: dict[str, Any]) -> list[str]:
         rows.append(("deflated Sharpe", f"{num(summary['dsr'])} ({trials})"))
     if summary.get("pbo") is not None:
         rows.append(("PBO (CSCV)", f"{num(summary['pbo'])} over {summary.get('pbo_strategies')} strategies"))
-    return ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    if summary.get("risk_denied") is not None:
+        rows.append(("orders denied by the risk engine", f"{summary['risk_denied']:,}"))
+    return rows
+
+
+def _side_by_side(summary: dict[str, Any]) -> list[str]:
+    lines = ["| metric | strategy | benchmark |", "|---|---|---|"]
+    return lines + [f"| {label} | {mine} | {theirs} |" for label, mine, theirs in headline_rows(summary)]
+
+
+def _details(summary: dict[str, Any]) -> list[str]:
+    return ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in measure_rows(summary))]
 
 
 def monthly_returns(series: pl.DataFrame, column: str = "net_return") -> pl.DataFrame:

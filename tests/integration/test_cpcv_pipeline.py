@@ -59,13 +59,22 @@ def test_full_pipeline_trains_and_scores_every_cpcv_path(cpcv_experiment, home):
     )
     assert leaked["n"][0] == 0
     # Downstream sees one prediction per sample: nothing is counted n_paths times.
-    ens = q("SELECT count(*) AS n, count(DISTINCT (target, symbol, ts)) AS d FROM ensemble_predictions")
-    assert ens["n"][0] == ens["d"][0] == q("SELECT count(*) AS n FROM training_frame")["n"][0]
-    signals = q("SELECT count(*) AS n, count(DISTINCT (symbol, ts)) AS d FROM signals")
+    ens = q(
+        "SELECT family, count(*) AS n, count(DISTINCT (target, symbol, ts)) AS d FROM ensemble_predictions GROUP BY 1"
+    )
+    assert ens.height == 4  # equal, weighted, rank, stacked: each one prediction per sample
+    assert (ens["n"] == ens["d"]).all() and set(ens["n"]) == {q("SELECT count(*) AS n FROM training_frame")["n"][0]}
+    signals = q("SELECT count(*) AS n, count(DISTINCT (symbol, ts)) AS d FROM research_signals")
     assert signals["n"][0] == signals["d"][0] > 0
+    live = q("SELECT count(DISTINCT ts) AS n, max(ts) AS ts FROM signals")
+    assert live["n"][0] == 1 and live["ts"][0] == q("SELECT max(ts) AS ts FROM bars")["ts"][0]
     scores = q("SELECT * FROM model_scores")
     assert scores.filter(scores["fold"] == -2).height == 2 * 2 * n_paths
     pooled = scores.filter(scores["fold"] == -1)
+    # Ensembles combine the families' mean over paths, validated by their own nested folds: one path.
+    ensembles = pooled["family"].str.starts_with("ensemble")
+    assert (pooled.filter(ensembles)["n_paths"] == 1).all() and ensembles.sum() == 4 * 2
+    pooled = pooled.filter(~ensembles)
     assert (pooled["n_paths"] == n_paths).all()
     # The spread across paths, recomputed from the predictions themselves: each path's sign
     # strategy r = sign(score - 0.5) * ret, less the cost on every bet, and its per-bet Sharpe.

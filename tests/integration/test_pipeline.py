@@ -159,6 +159,9 @@ def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, ca
     # The headline is shown beside its benchmark, with what decides whether it is skill.
     assert "strategy  benchmark" in out and "alpha" in out and "beta" in out and "net long in" in out
     assert "deflated Sharpe" in out and "PBO" in out
+    # What production decided, and the signal orders were planned from: the newest bar's.
+    assert "models promoted (production.gates)" in out and "live: signals for 2013-03-01" in out
+    assert "(newest bar 2013-03-01" in out and "orders: planned from them:" in out
     sheet = query_catalog(home / "catalog.duckdb", "SELECT flags FROM tearsheet")["flags"][0].to_list()
     assert all(f"! {caveat}" in out for caveat in sheet)
     bars = pl.read_parquet(home / "lake" / "normalize" / "bars" / "AAPL.parquet")

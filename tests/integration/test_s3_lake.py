@@ -78,7 +78,7 @@ def test_the_small_pipeline_materializes_into_the_bucket_and_the_catalog_answers
 
     # The catalog (a local DuckDB file) answers queries over the objects, httpfs or not.
     catalog = home / "catalog.duckdb"
-    for name in EVERY_ASSET - {"bars_quarantine"}:
+    for name in EVERY_ASSET - {"bars_quarantine", "fills"}:  # live orders fill on a bar not there yet
         view = name.replace("/", "__")
         assert query_catalog(catalog, f"SELECT count(*) AS n FROM {view}")["n"][0] > 0, name
     with open_catalog(catalog) as con:

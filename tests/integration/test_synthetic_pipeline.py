@@ -66,6 +66,7 @@ def test_full_pipeline_runs_on_synthetic_bars(synthetic_experiment, home):
     evaluations = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
     checks = {name: e.passed for name, e in evaluations.items()}
     blocking = ["raw_contract", "bars_contract", "volume_spikes", "folds_purged_and_embargoed", "no_leakage"]
+    blocking += ["signals_current", "reconciled_with_broker"]
     # 3 symbols x 400 bars hold fewer than 100 non-overlapping 10-bar outcomes: warned, not blocked.
     assert checks == {**dict.fromkeys(blocking, True), "split_warnings": False}
     assert "few_outcomes: tb_h10" in evaluations["split_warnings"].metadata["warnings"].value

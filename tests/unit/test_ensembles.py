@@ -189,3 +189,19 @@ def test_production_combiner_is_fitted_on_every_row_and_round_trips(frame, oof):
         fitted = fit_combiner(m, method, CONFIG, embargo_pct=EMBARGO)
         restored = combiner_from_state(fitted.state(), CONFIG)
         np.testing.assert_allclose(restored.predict(m.X), fitted.predict(m.X))
+
+
+@pytest.mark.parametrize("c", [0.01, 0.1, 1.0, 100.0])
+def test_the_meta_learners_solver_matches_scikit_learns_logistic_regression(c):
+    from sklearn.linear_model import LogisticRegression
+
+    from foxml_dagster.ensemble import _fit_logistic
+
+    rng = np.random.default_rng(7)
+    Z = rng.normal(size=(800, 3)) * np.array([0.2, 1.0, 3.0])
+    y = (Z @ np.array([1.5, -0.5, 0.1]) + rng.logistic(size=800) > 0.3).astype(np.int8)
+    w = rng.uniform(0.2, 2.0, 800)
+    mine = _fit_logistic(Z, y, w, c)
+    reference = LogisticRegression(C=c, tol=1e-10, max_iter=10_000).fit(Z, y, sample_weight=w)
+    np.testing.assert_allclose(mine.coef, reference.coef_[0], rtol=1e-4, atol=1e-6)
+    assert mine.intercept == pytest.approx(reference.intercept_[0], rel=1e-4, abs=1e-6)

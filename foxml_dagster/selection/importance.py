@@ -32,13 +32,24 @@ def fold_arrays(frame: pl.DataFrame, folds: pl.DataFrame, target: str, feature_c
             yield int(fold), *arrays
 
 
-def _fold_xy(rows: pl.DataFrame, group: pl.DataFrame, feature_columns: Sequence[str]):
+def _fold_xy(
+    rows: pl.DataFrame,
+    group: pl.DataFrame,
+    feature_columns: Sequence[str],
+    caps: tuple[int | None, int | None] = (None, None),
+    rng: np.random.Generator | None = None,
+):
     """(X_train, y_train, w_train, X_test, y_test) of one fold, or None unless both sides hold
-    both classes."""
+    both classes. `caps` (train, test) keep at most that many rows of each side, drawn uniformly
+    from the fold's keys before any feature is read, so a capped fold costs its cap, not its size."""
     parts = []
-    for role in ("train", "test"):
-        keys = group.filter(pl.col("role") == role).select("symbol", "ts")
-        part = rows.join(keys, on=["symbol", "ts"], how="inner").sort("symbol", "ts")
+    for role, cap in zip(("train", "test"), caps, strict=True):
+        on = ["target", "symbol", "ts"] if "target" in group.columns else ["symbol", "ts"]
+        keys = group.filter(pl.col("role") == role).select(on)
+        if cap is not None and keys.height > cap:
+            keys = keys[np.sort((rng or np.random.default_rng()).choice(keys.height, size=cap, replace=False))]
+        # Joining on the target too reads only this target's rows, without copying them out first.
+        part = rows.join(keys, on=on, how="inner").sort("symbol", "ts")
         parts.append(
             (
                 np.ascontiguousarray(part.select(feature_columns).to_numpy().astype(np.float64)),
@@ -163,14 +174,11 @@ def fold_importance(
     from sklearn.metrics import roc_auc_score
 
     group = folds.filter((pl.col("target") == target) & (pl.col("fold") == fold))
-    arrays = _fold_xy(frame.filter(pl.col("target") == target), group, feature_columns)
+    caps = (max_train_rows, max_test_rows)
+    arrays = _fold_xy(frame, group, feature_columns, caps, np.random.default_rng([seed, fold, 1]))
     if arrays is None:
         return None
-    rng = np.random.default_rng([seed, fold, 1])
-    xa, ya, wa = _capped(rng, max_train_rows, arrays[0], arrays[1], arrays[2])
-    xb, yb = _capped(rng, max_test_rows, arrays[3], arrays[4])
-    if len(np.unique(ya)) < 2 or len(np.unique(yb)) < 2:
-        return None
+    xa, ya, wa, xb, yb = arrays
     k = len(feature_columns)
     forest = RandomForestClassifier(
         n_estimators=n_estimators, max_features=1, min_samples_leaf=20, n_jobs=1, random_state=seed

@@ -158,6 +158,7 @@ def target_ranking(
         benchmark_equity=benchmark_equity(cfg.backtest, home, bars),
         dsr_variance=cfg.evaluation.dsr_variance,
         execution=cfg.backtest.execution_or_none(cfg.execution),
+        max_train_rows=cfg.selection.ranking_max_train_rows,
     )
     context.add_output_metadata(
         {"ranking": table_metadata(table), "top_target": table["target"][0], "n_trials": len(tried)}

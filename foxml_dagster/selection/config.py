@@ -31,6 +31,8 @@ class SelectionConfig(Settings):
     # Permutation cost is test rows x trees x features, so these keep selection flat in the
     # panel's size; an AUC drop's standard error is ~0.5 / sqrt(test rows).
     importance_max_train_rows: int | None = Field(50_000, ge=1000)
+    # Training rows per fold target_ranking's families fit (they predict every test row).
+    ranking_max_train_rows: int | None = Field(200_000, ge=1000)
     importance_max_test_rows: int | None = Field(5_000, ge=1000)
     min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help
     min_features: int = Field(3, ge=1)  # never select fewer (best by clustered MDA)

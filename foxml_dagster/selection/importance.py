@@ -23,11 +23,21 @@ import polars as pl
 from foxml_dagster.runner import Call, InProcessRunner, Runner
 
 
-def fold_arrays(frame: pl.DataFrame, folds: pl.DataFrame, target: str, feature_columns: Sequence[str]):
-    """Yield (fold, X_train, y_train, w_train, X_test, y_test) for a target."""
+def fold_arrays(
+    frame: pl.DataFrame,
+    folds: pl.DataFrame,
+    target: str,
+    feature_columns: Sequence[str],
+    *,
+    max_train_rows: int | None = None,
+    seed: int = 0,
+):
+    """Yield (fold, X_train, y_train, w_train, X_test, y_test) for a target; at most
+    `max_train_rows` training rows per fold (uniform, seeded by (seed, fold)), every test row."""
     rows = frame.filter(pl.col("target") == target)
     for (fold,), group in folds.filter(pl.col("target") == target).group_by("fold", maintain_order=True):
-        arrays = _fold_xy(rows, group, feature_columns)
+        rng = np.random.default_rng([seed, int(fold), 3])
+        arrays = _fold_xy(rows, group, feature_columns, (max_train_rows, None), rng)
         if arrays is not None:
             yield int(fold), *arrays
 

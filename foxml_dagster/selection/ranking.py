@@ -52,12 +52,14 @@ def rank_targets(
     benchmark_equity: pl.DataFrame | None = None,
     dsr_variance: str = "null",
     execution: ExecutionConfig | None = None,
+    max_train_rows: int | None = None,
 ) -> pl.DataFrame:
     """One row per target, best first (see the module docstring).
 
     `n_trials` is the number of distinct trials run on this data set, these targets included:
     the deflated Sharpe is measured against the best of that many unskilled ones. With
     `execution` the strategies go through the pre-trade risk engine, as every backtest does.
+    The families fit at most `max_train_rows` rows of each fold and predict all its test rows.
     """
     from sklearn.metrics import roc_auc_score  # lazy: scikit-learn is slow to import
 
@@ -67,7 +69,8 @@ def rank_targets(
     for target in targets:
         aucs: dict[str, list[float]] = {f: [] for f in families}
         predicted: list[pl.DataFrame] = []
-        for fold, xa, ya, wa, xb, yb in fold_arrays(frame, folds, target, feature_columns):
+        folded = fold_arrays(frame, folds, target, feature_columns, max_train_rows=max_train_rows, seed=seed)
+        for fold, xa, ya, wa, xb, yb in folded:
             keys = _test_keys(frame, folds, target, fold)
             scores = []
             for family, params in families.items():

@@ -10,40 +10,77 @@ from foxml_dagster.settings import Settings
 
 
 class SelectionConfig(Settings):
-    max_abs_corr: float = Field(0.95, gt=0, le=1)  # of two features more correlated, keep one
-    leak_corr: float = Field(0.5, gt=0, le=1)  # |spearman(feature, realised return)| above: a leak
-    leak_auc: float = Field(0.7, gt=0.5, le=1)  # single raw feature AUC beyond this either way: a leak
-    max_importance_share: float = Field(0.6, gt=0, le=1)  # one feature's share of boosted gain
-    # Rows per target the row-wise leakage checks read (target copy, single-feature score,
-    # importance dominance): their estimates' errors are ~1/sqrt(n) (0.003 at 100,000), far
-    # inside the limits.
-    # null: every row. The scaler fingerprints always read every row (docs/research.md).
-    leakage_max_rows: int | None = Field(100_000, ge=1000)
-    # Symbols the look-ahead recomputes (features and labels on truncated and perturbed bars)
-    # run on, drawn at random; null: every symbol. Power: docs/research.md.
-    lookahead_symbols: int | None = Field(20, ge=1)
-    cluster_corr: float = Field(0.7, gt=0, le=1)  # |spearman| that puts features in one cluster
-    # Distinct (symbol, ts) rows the feature-by-feature Spearman matrix is estimated on (the
-    # redundancy filter and the clusters); null: every row.
-    correlation_max_rows: int | None = Field(100_000, ge=1000)
-    n_estimators: int = Field(64, ge=8)  # trees of the importance forest
-    # Rows per fold the importance forest fits on and is permuted on (uniform draws; null: all).
-    # Permutation cost is test rows x trees x features, so these keep selection flat in the
+    max_abs_corr: float = Field(
+        0.95, gt=0, le=1, description="of two features with |Spearman| above this, only one is kept"
+    )
+    leak_corr: float = Field(
+        0.5, gt=0, le=1, description="a feature whose |Spearman| with the realised return exceeds this is a leak"
+    )
+    leak_auc: float = Field(
+        0.7, gt=0.5, le=1, description="a single raw feature whose AUC is beyond this (either way) is a leak"
+    )
+    max_importance_share: float = Field(
+        0.6, gt=0, le=1, description="a feature with more than this share of a small boosted model's gain is a leak"
+    )
+    # The row-wise checks' estimates have errors of ~1/sqrt(n) (0.003 at 100,000), far inside the
+    # limits. The scaler fingerprints always read every row (docs/research.md).
+    leakage_max_rows: int | None = Field(
+        100_000,
+        ge=1000,
+        description="rows per target the row-wise leakage checks read (target copy, single-feature score, "
+        "importance dominance); null: every row",
+    )
+    # Power: docs/research.md.
+    lookahead_symbols: int | None = Field(
+        20,
+        ge=1,
+        description="symbols, drawn at random, that the look-ahead checks recompute features and labels on "
+        "(from truncated and perturbed bars); null: every symbol",
+    )
+    cluster_corr: float = Field(0.7, gt=0, le=1, description="|Spearman| that puts features in one cluster")
+    correlation_max_rows: int | None = Field(
+        100_000,
+        ge=1000,
+        description="distinct (symbol, ts) rows the feature-by-feature Spearman matrix (redundancy filter, "
+        "clusters) is estimated on; null: every row",
+    )
+    n_estimators: int = Field(64, ge=8, description="trees of the importance forest")
+    # Permutation cost is test rows x trees x features, so these caps keep selection flat in the
     # panel's size; an AUC drop's standard error is ~0.5 / sqrt(test rows).
-    importance_max_train_rows: int | None = Field(50_000, ge=1000)
-    # Training rows per fold target_ranking's families fit (they predict every test row).
-    ranking_max_train_rows: int | None = Field(200_000, ge=1000)
-    importance_max_test_rows: int | None = Field(5_000, ge=1000)
-    min_stability: float = Field(0.5, ge=0, le=1)  # share of folds where a feature must help
-    min_features: int = Field(3, ge=1)  # never select fewer (best by clustered MDA)
-    #: all_targets: importance on every target (or `importance_targets`), combined by mean rank;
-    #: single_target: the earlier rule, importance on `target` alone.
-    importance: Literal["all_targets", "single_target"] = "all_targets"
-    importance_targets: list[str] | None = None  # all_targets: which targets; default every target of the run
-    min_target_support: float = Field(0.5, gt=0, le=1)  # all_targets: share of targets a feature must help
-    target: str | None = None  # single_target: the target importance is measured on; default first barrier target
+    importance_max_train_rows: int | None = Field(
+        50_000, ge=1000, description="training rows per fold the importance forest fits on (uniform draws); null: all"
+    )
+    ranking_max_train_rows: int | None = Field(
+        200_000,
+        ge=1000,
+        description="training rows per fold target_ranking's families fit (they predict every test row); null: all",
+    )
+    importance_max_test_rows: int | None = Field(
+        5_000,
+        ge=1000,
+        description="test rows per fold the importance forest is scored and permuted on (uniform draws); null: all",
+    )
+    min_stability: float = Field(
+        0.5, ge=0, le=1, description="share of folds in which a feature's MDA must be positive"
+    )
+    min_features: int = Field(3, ge=1, description="never select fewer (best by clustered MDA)")
+    importance: Literal["all_targets", "single_target"] = Field(
+        "all_targets",
+        description="all_targets: importance on every target (or importance_targets), combined by mean rank; "
+        "single_target: on `target` alone",
+    )
+    importance_targets: list[str] | None = Field(
+        None, description="all_targets: which targets; null: every target of the run"
+    )
+    min_target_support: float = Field(0.5, gt=0, le=1, description="all_targets: share of targets a feature must help")
+    target: str | None = Field(
+        None,
+        description="single_target: the target importance is measured on; null: the first barrier target"
+        " (else the first target)",
+    )
     ranking_families: dict[str, dict] = Field(
-        default_factory=lambda: {"logistic": {}, "lightgbm": {"n_estimators": 50, "num_leaves": 7}}
+        default_factory=lambda: {"logistic": {}, "lightgbm": {"n_estimators": 50, "num_leaves": 7}},
+        description="families target_ranking fits per fold, each with parameters overriding its defaults",
     )
 
     @model_validator(mode="after")

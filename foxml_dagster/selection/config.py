@@ -51,7 +51,7 @@ class SelectionConfig(Settings):
         50_000, ge=1000, description="training rows per fold the importance forest fits on (uniform draws); null: all"
     )
     ranking_max_train_rows: int | None = Field(
-        200_000,
+        50_000,
         ge=1000,
         description="training rows per fold target_ranking's families fit (they predict every test row); null: all",
     )

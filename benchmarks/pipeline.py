@@ -165,6 +165,11 @@ def _rows(home: Path) -> int | None:
             return None
 
 
+def _revision() -> str:
+    done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown revision"
+
+
 def _fmt_mb(mb: float) -> str:
     return "n/a" if mb != mb else f"{mb / 1024:.2f} GB"
 
@@ -180,7 +185,7 @@ def write_results(results: list[dict], args: argparse.Namespace) -> None:
         "set, LightGBM + logistic, purged 5-fold, local Ray. Peak RSS is the whole process tree's "
         "(the run and its Ray workers), sampled every 0.2 s.",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"Code: {_revision()}. Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. Date: {time.strftime('%Y-%m-%d')}.",
         "",
         "| panel | bars | completed | wall | peak RSS |",

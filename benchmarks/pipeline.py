@@ -185,7 +185,8 @@ def write_results(results: list[dict], args: argparse.Namespace) -> None:
         "set, LightGBM + logistic, purged 5-fold, local Ray. Peak RSS is the whole process tree's "
         "(the run and its Ray workers), sampled every 0.2 s.",
         "",
-        f"Code: {_revision()}. Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"Code: {_revision()}. Machine: {os.cpu_count()} cores, {platform.machine()}, "
+        f"Python {platform.python_version()}; "
         f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. Date: {time.strftime('%Y-%m-%d')}.",
         "",
         "| panel | bars | completed | wall | peak RSS |",

@@ -46,11 +46,13 @@ class SyntheticConfig(Settings):
     """The synthetic source's universe (foxml_dagster/data/synthetic.py): symbols SYN000.., one
     calendar of `n_bars` bar slots at `interval` from `start`; the same seed gives the same bars."""
 
-    n_symbols: int = Field(default=10, ge=1)
-    n_bars: int = Field(default=2000, ge=2)
-    interval: str = "1d"  # <n>min (1..390), <n>h, or 1d
-    seed: int = 0
-    start: date = date(2020, 1, 2)
+    n_symbols: int = Field(default=10, ge=1, description="symbols generated: SYN000, SYN001, ...")
+    n_bars: int = Field(default=2000, ge=2, description="bar slots in the calendar every symbol is generated on")
+    interval: str = Field(default="1d", description="bar length: <n>min (1..390), <n>h, or 1d")
+    seed: int = Field(default=0, description="random seed of the generator; the same seed gives the same bars")
+    start: date = Field(
+        default=date(2020, 1, 2), description="date of the first bar slot (rolled forward to a trading day)"
+    )
 
     @model_validator(mode="after")
     def _interval_is_known(self) -> SyntheticConfig:
@@ -65,22 +67,55 @@ WINDOWED_SOURCES = ("alpaca", "ibkr", "synthetic")
 
 
 class DataConfig(Settings):
-    source: Literal["sample", "files", "synthetic", "alpaca", "ibkr"] = "sample"
-    symbols: list[str] = Field(default_factory=list)
-    landing_dir: str = "landing"
-    delimiter: str | None = None  # of landing text files; None: sniffed from each header (, tab ; |)
-    timezone: str | None = None  # IANA zone of naive timestamps
-    timestamp_format: str | None = None  # strftime; None: ISO dates and times (data.md)
-    adjust_prices: bool = True
-    start: date | None = None
-    end: date | None = None
-    # Fetch by time window (symbol x day or month partitions) so a refresh fetches only new windows.
-    windows: Literal["daily", "monthly"] | None = None
+    source: Literal["sample", "files", "synthetic", "alpaca", "ibkr"] = Field(
+        default="sample",
+        description="where bars come from: the bundled sample, files in landing_dir, synthetic bars, Alpaca or "
+        "Interactive Brokers (docs/data.md)",
+    )
+    symbols: list[str] = Field(
+        default_factory=list,
+        description="the universe; empty: every symbol of the sample or synthetic source (alpaca and ibkr need "
+        "symbols; files take theirs from the landing files)",
+    )
+    landing_dir: str = Field(
+        default="landing",
+        description="files source: folder of the landing files, relative to FOXML_HOME unless absolute",
+    )
+    delimiter: str | None = Field(
+        default=None, description="field separator of landing text files; null: sniffed from each header (, tab ; |)"
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA zone of naive timestamps; null: naive timestamps stop normalization"
+    )
+    timestamp_format: str | None = Field(
+        default=None, description="strftime format of the timestamps; null: ISO dates and times (docs/data.md)"
+    )
+    adjust_prices: bool = Field(
+        default=True,
+        description="back-adjust prices by the adjusted close, or else the split and dividend columns, where a "
+        "symbol has them; false: prices as traded",
+    )
+    start: date | None = Field(
+        default=None,
+        description="first date (UTC) of the bars read, inclusive; null: from the first (alpaca, ibkr need one)",
+    )
+    end: date | None = Field(
+        default=None, description="last date (UTC) of the bars read, inclusive; null: to the latest"
+    )
+    windows: Literal["daily", "monthly"] | None = Field(
+        default=None,
+        description="fetch by time window (symbol x day or month partitions) so a refresh fetches only new "
+        "windows; null: each symbol's whole start..end at once",
+    )
     columns: ColumnMap = ColumnMap()
     sessions: SessionsConfig = SessionsConfig()
     plausibility: PlausibilityConfig = PlausibilityConfig()
-    volume_spike_factor: float = Field(default=50.0, gt=1)  # warn when volume > factor x trailing median
-    memory_budget_mb: int = Field(default=2048, ge=64)  # ingest and normalize work in symbol batches fitting it
+    volume_spike_factor: float = Field(
+        default=50.0, gt=1, description="warn when a bar's volume exceeds this multiple of its trailing median"
+    )
+    memory_budget_mb: int = Field(
+        default=2048, ge=64, description="MB that ingest and normalize work within, in symbol batches that fit it"
+    )
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     alpaca: AlpacaConfig = Field(default_factory=AlpacaConfig)
     ibkr: IbkrConfig = Field(default_factory=IbkrConfig)

@@ -64,8 +64,15 @@ class EvaluationConfig(Settings):
     what the `signals` assets trade.
     """
 
-    signal_gains: list[float] = Field(default_factory=lambda: [1.0, 4.0, 16.0], min_length=1)
-    signal_dead_zones: list[float] = Field(default_factory=lambda: [0.0, 0.02, 0.05], min_length=1)
+    signal_gains: list[float] = Field(
+        default_factory=lambda: [1.0, 4.0, 16.0], min_length=1, description="gains of the linear map in the grid (> 0)"
+    )
+    signal_dead_zones: list[float] = Field(
+        default_factory=lambda: [0.0, 0.02, 0.05],
+        min_length=1,
+        description="dead zones of the linear map in the grid, crossed with the gains (|y_score - 0.5| below: weight "
+        "0), in [0, 0.5)",
+    )
     policies: list[Literal["bet_size", "topk_dropout", "vol_target", "no_trade_band", "meta_label"]] = Field(
         default_factory=lambda: ["bet_size", "topk_dropout", "vol_target", "no_trade_band", "meta_label"],
         description="sizing policies added to the grid, each with its parameters under signals.<policy>",
@@ -75,8 +82,14 @@ class EvaluationConfig(Settings):
         description="more parameter sets of any policy, e.g. [{policy: topk_dropout, k: 1}]; each is one more "
         "variant of every (source, target)",
     )
-    pbo_blocks: int = Field(16, ge=2, le=20)  # CSCV blocks S (even): C(S, S/2) splits
-    dsr_variance: Literal["null", "trials"] = "null"  # variance of Sharpe in the DSR (foxml_dagster.trials)
+    pbo_blocks: int = Field(
+        16, ge=2, le=20, description="CSCV blocks S (even) of the probability of backtest overfitting: C(S, S/2) splits"
+    )
+    dsr_variance: Literal["null", "trials"] = Field(
+        "null",
+        description="variance of Sharpe in the deflated Sharpe: null (luck alone, 1 / (T - 1)) or trials (across "
+        "this run's strategies; foxml_dagster.trials)",
+    )
     bootstrap_samples: int = Field(
         200, ge=20, description="model_ranking: block-bootstrap replicates behind each interval and the IC t-stat"
     )

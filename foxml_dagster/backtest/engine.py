@@ -69,9 +69,14 @@ class BenchmarkConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["equal_weight", "symbol", "file"] = "equal_weight"
-    symbol: str | None = None
-    path: str | None = None
+    kind: Literal["equal_weight", "symbol", "file"] = Field(
+        "equal_weight",
+        description="equal_weight (the universe held), symbol (one symbol held) or file (a price series)",
+    )
+    symbol: str | None = Field(None, description="kind symbol: the symbol bought and held, one of the run's bars")
+    path: str | None = Field(
+        None, description="kind file: CSV or Parquet with columns ts and close, relative to FOXML_HOME unless absolute"
+    )
 
     @model_validator(mode="after")
     def _named(self) -> BenchmarkConfig:

@@ -65,20 +65,34 @@ def parse_timeframe(text: str) -> tuple[int, str]:
 class AlpacaConfig(Settings):
     """data.alpaca: what to ask Alpaca for and how patiently. Keys come from the environment only."""
 
-    asset_class: Literal["stocks", "crypto"] = "stocks"
-    timeframe: str = "1Day"
-    # Stocks only; None means "all". Server-side adjustment is Alpaca's equivalent of an adjusted
-    # close, which its bars do not carry; split and dividend jumps would otherwise look like returns.
-    # (None rather than "all" as the default, so a crypto config dumps and reloads unchanged.)
-    adjustment: Literal["raw", "split", "dividend", "all"] | None = None
-    # Stocks only; None lets Alpaca pick the best feed the account's plan allows.
-    feed: Literal["iex", "sip", "delayed_sip", "otc", "boats", "overnight"] | None = None
-    url_override: str | None = None  # None: Alpaca's real data API; else e.g. a proxy or a test server
-    page_limit: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)  # bars per request
-    max_attempts: int = Field(default=4, ge=1)  # per request, counting the first; 429 and 5xx are retried
-    retry_wait_seconds: float = Field(default=3.0, gt=0)  # between attempts
-    key_env: str = "APCA_API_KEY_ID"
-    secret_env: str = "APCA_API_SECRET_KEY"
+    asset_class: Literal["stocks", "crypto"] = Field(
+        default="stocks", description="stock bars, or crypto bars (symbols like BTC/USD; keys optional)"
+    )
+    timeframe: str = Field(
+        default="1Day",
+        description="bar length: <n>Min (1-59), <n>Hour (1-23), 1Day, 1Week or <n>Month (1, 2, 3, 6, 12)",
+    )
+    # Server-side adjustment is Alpaca's equivalent of an adjusted close, which its bars do not
+    # carry; split and dividend jumps would otherwise look like returns. (None rather than "all"
+    # as the default, so a crypto config dumps and reloads unchanged.)
+    adjustment: Literal["raw", "split", "dividend", "all"] | None = Field(
+        default=None, description="stocks only: Alpaca's server-side price adjustment; null: all"
+    )
+    feed: Literal["iex", "sip", "delayed_sip", "otc", "boats", "overnight"] | None = Field(
+        default=None, description="stocks only: the data feed; null: the best feed the account's plan allows"
+    )
+    url_override: str | None = Field(
+        default=None, description="another data API URL (e.g. a proxy or a test server); null: Alpaca's real one"
+    )
+    page_limit: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="bars per request")
+    max_attempts: int = Field(
+        default=4, ge=1, description="attempts per request, counting the first; 429 and 5xx are retried"
+    )
+    retry_wait_seconds: float = Field(default=3.0, gt=0, description="seconds between attempts")
+    key_env: str = Field(
+        default="APCA_API_KEY_ID", description="environment variable holding the API key id (never read from a file)"
+    )
+    secret_env: str = Field(default="APCA_API_SECRET_KEY", description="environment variable holding the secret key")
 
     @model_validator(mode="after")
     def _consistent(self) -> AlpacaConfig:

@@ -97,24 +97,54 @@ class IbkrConnectionError(IbkrError):
 class IbkrConfig(Settings):
     """data.ibkr: where TWS / IB Gateway listens, which contracts and bars to ask for, and pacing."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=7497, ge=1, le=65535)  # TWS paper 7497, live 7496; IB Gateway paper 4002, live 4001
-    client_id: int = Field(default=17, ge=0)  # unique per connection to the same TWS
-    sec_type: Literal["STK", "CRYPTO", "CASH"] = "STK"
-    exchange: str | None = None  # None: SMART for STK, PAXOS for CRYPTO, IDEALPRO for CASH
-    primary_exchange: str | None = None  # STK only: settles ambiguous symbols (e.g. NASDAQ, NYSE)
-    currency: str = "USD"  # the quote currency when a symbol does not name one (EUR.USD, BTC/USD)
-    bar_size: str = "1 day"
-    what_to_show: Literal["TRADES", "MIDPOINT", "BID", "ASK", "AGGTRADES"] = "TRADES"
-    use_rth: bool = True  # regular trading hours only
-    timeout: float = Field(default=60.0, gt=0)  # seconds for connecting and for each request
-    max_requests_per_10_minutes: int = Field(default=60, ge=1)
-    identical_request_gap_seconds: float = Field(default=15.0, ge=0)
-    max_requests_per_contract_per_2_seconds: int = Field(default=5, ge=1)  # IB's violation starts at 6
-    pacing_violation_wait_seconds: float = Field(default=60.0, ge=0)
-    pacing_violation_retries: int = Field(default=5, ge=0)
-    reconnect_attempts: int = Field(default=3, ge=0)
-    reconnect_wait_seconds: float = Field(default=5.0, ge=0)
+    host: str = Field(default="127.0.0.1", description="where TWS / IB Gateway listens")
+    port: int = Field(
+        default=7497, ge=1, le=65535, description="TWS paper 7497, live 7496; IB Gateway paper 4002, live 4001"
+    )
+    client_id: int = Field(default=17, ge=0, description="API client id, unique per connection to the same TWS")
+    sec_type: Literal["STK", "CRYPTO", "CASH"] = Field(
+        default="STK", description="the contracts' kind: STK (stocks), CRYPTO or CASH (forex)"
+    )
+    exchange: str | None = Field(
+        default=None, description="the contracts' exchange; null: SMART for STK, PAXOS for CRYPTO, IDEALPRO for CASH"
+    )
+    primary_exchange: str | None = Field(
+        default=None, description="STK only: settles ambiguous symbols (e.g. NASDAQ, NYSE)"
+    )
+    currency: str = Field(
+        default="USD", description="the quote currency when a symbol does not name one (EUR.USD, BTC/USD)"
+    )
+    bar_size: str = Field(
+        default="1 day", description="IB's bar size, from '1 secs' to '1 day' (e.g. '1 min', '5 mins', '1 hour')"
+    )
+    what_to_show: Literal["TRADES", "MIDPOINT", "BID", "ASK", "AGGTRADES"] = Field(
+        default="TRADES",
+        description="which prices the bars hold: TRADES (not for CASH), MIDPOINT, BID, ASK, or AGGTRADES "
+        "(CRYPTO only); quote bars carry no volume",
+    )
+    use_rth: bool = Field(default=True, description="regular trading hours only; false: all hours")
+    timeout: float = Field(default=60.0, gt=0, description="seconds for connecting and for each request")
+    max_requests_per_10_minutes: int = Field(
+        default=60, ge=1, description="historical-data requests in any 10 minutes at most (IB's rule: 60)"
+    )
+    identical_request_gap_seconds: float = Field(
+        default=15.0, ge=0, description="seconds before an identical request may be sent again (IB's rule: 15)"
+    )
+    max_requests_per_contract_per_2_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="requests for one contract and kind of bars in any 2 seconds at most (IB's violation starts at 6)",
+    )
+    pacing_violation_wait_seconds: float = Field(
+        default=60.0, ge=0, description="seconds nothing is sent after IB reports a pacing violation"
+    )
+    pacing_violation_retries: int = Field(
+        default=5, ge=0, description="pacing violations waited out per symbol before its fetch fails"
+    )
+    reconnect_attempts: int = Field(
+        default=3, ge=0, description="reconnections per symbol after a dropped or timed-out connection before it fails"
+    )
+    reconnect_wait_seconds: float = Field(default=5.0, ge=0, description="seconds before each reconnection")
 
     @model_validator(mode="after")
     def _consistent(self) -> IbkrConfig:

@@ -82,9 +82,9 @@ class PlausibilityConfig(Settings):
     The defaults leave room for sub-cent tokens and five-figure share prices alike; a value past
     them is a parse or unit error (a denormal 1e-320, a volume of 1e30)."""
 
-    min_price: float | None = Field(default=1e-8, gt=0)
-    max_price: float | None = Field(default=1e8, gt=0)
-    max_volume: float | None = Field(default=1e15, gt=0)
+    min_price: float | None = Field(default=1e-8, gt=0, description="lowest plausible price; null: no bound")
+    max_price: float | None = Field(default=1e8, gt=0, description="highest plausible price; null: no bound")
+    max_volume: float | None = Field(default=1e15, gt=0, description="highest plausible volume; null: no bound")
 
     @model_validator(mode="after")
     def _ordered(self) -> PlausibilityConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import polars as pl
+from pydantic import Field
 
 from foxml_dagster.settings import Settings
 
@@ -23,16 +24,25 @@ RAW_SCHEMA = {name: pl.Utf8 for name in RAW_COLUMNS} | {"source_row": pl.Int64}
 class ColumnMap(Settings):
     """Source column name for each canonical bar column."""
 
-    symbol: str | None = "symbol"
-    ts: str = "ts"
-    open: str = "open"
-    high: str = "high"
-    low: str = "low"
-    close: str = "close"
-    volume: str = "volume"
-    adj_close: str | None = None
-    split_ratio: str | None = None
-    dividend: str | None = None
+    symbol: str | None = Field(
+        "symbol",
+        description="column of the symbol; null, or a file without it: the file holds one symbol, named after the file",
+    )
+    ts: str = Field("ts", description="column of the bar timestamp")
+    open: str = Field("open", description="column of the opening price")
+    high: str = Field("high", description="column of the high price")
+    low: str = Field("low", description="column of the low price")
+    close: str = Field("close", description="column of the closing price")
+    volume: str = Field("volume", description="column of the volume")
+    adj_close: str | None = Field(
+        None, description="column of the adjusted close (optional; null: none, as for a file lacking it)"
+    )
+    split_ratio: str | None = Field(
+        None, description="column of the split ratio on its ex-date, new shares per old (optional; null: none)"
+    )
+    dividend: str | None = Field(
+        None, description="column of the cash dividend per share on its ex-date (optional; null: none)"
+    )
 
 
 class SourceFormatError(ValueError):

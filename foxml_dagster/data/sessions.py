@@ -21,7 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from foxml_dagster.settings import Settings
 
@@ -34,9 +34,19 @@ SEGMENT_SCHEMA = {"session": pl.Date, "start": _UTC_US, "end": _UTC_US}
 class SessionsConfig(Settings):
     """data.sessions: the market's calendar, the bar grid, and what to do about missing bars."""
 
-    calendar: str | None = None  # exchange_calendars code, or FX; None: timestamps kept as given
-    interval: str | None = None  # bar grid: <n>min, <n>h or 1d; None: no alignment, no gap count
-    missing_bars: Literal["leave", "ffill", "drop_session"] = "leave"
+    calendar: str | None = Field(
+        None,
+        description="trading sessions: an exchange_calendars code (XNYS...), 24/7 or FX; bars outside them are "
+        "quarantined; null: timestamps kept as given",
+    )
+    interval: str | None = Field(
+        None, description="the bar grid bars are aligned to: <n>min, <n>h or 1d; null: no alignment, no gap count"
+    )
+    missing_bars: Literal["leave", "ffill", "drop_session"] = Field(
+        "leave",
+        description="what a gap in the grid becomes: leave it, ffill (a flat bar at the previous close, volume "
+        "0), or drop_session (quarantine the whole session)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SessionsConfig:

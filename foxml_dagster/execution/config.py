@@ -36,20 +36,28 @@ def _positive(description: str | None = None):
 class Throttle(Settings):
     """At most `max` accepted messages in any `per_seconds` window; `max: 0` turns it off."""
 
-    max: int = Field(0, ge=0)
-    per_seconds: float = Field(1.0, gt=0)
+    max: int = Field(0, ge=0, description="accepted messages in any window at most; 0: no throttle")
+    per_seconds: float = Field(1.0, gt=0, description="length of the sliding window, in seconds")
 
 
 class SymbolRisk(Settings):
     """Per-symbol overrides of the instrument limits (unset fields take the section's value)."""
 
-    tradable: bool | None = None
-    lot_size: float | None = Field(default=None, ge=0)
-    tick_size: float | None = Field(default=None, ge=0)
-    max_order_qty: float | None = _positive()
-    max_order_notional: float | None = _positive()
-    max_position_qty: float | None = _positive()
-    max_position_notional: float | None = _positive()
+    tradable: bool | None = Field(
+        default=None, description="false: no order may trade the symbol; null: tradable unless in `restricted`"
+    )
+    lot_size: float | None = Field(
+        default=None, ge=0, description="the symbol's lot size (0: fractional); null: the section's"
+    )
+    tick_size: float | None = Field(
+        default=None, ge=0, description="the symbol's tick size (0: any price); null: the section's"
+    )
+    max_order_qty: float | None = _positive("largest quantity of one order; null: the section's")
+    max_order_notional: float | None = _positive("largest notional of one order, in currency; null: no symbol cap")
+    max_position_qty: float | None = _positive("largest worst-case |position|, in units; null: the section's")
+    max_position_notional: float | None = _positive(
+        "largest worst-case position value, in currency; null: the section's"
+    )
 
 
 class RiskConfig(Settings):
@@ -58,14 +66,22 @@ class RiskConfig(Settings):
     restricted: list[str] = Field(default_factory=list, description="symbols no order may trade")
     lot_size: float = Field(1.0, ge=0, description="quantities in whole multiples of this; 0: fractional")
     tick_size: float = Field(0.01, ge=0, description="limit prices on this grid; 0: any price")
-    max_order_qty: float | None = _positive()
+    max_order_qty: float | None = _positive("largest quantity of one order, per symbol; null: off")
     max_order_notional: float | None = Field(default=None, gt=0, description="firm-wide cap on one order")
-    max_position_qty: float | None = _positive()
-    max_position_notional: float | None = _positive()
+    max_position_qty: float | None = _positive("largest worst-case |position| per symbol, in units; null: off")
+    max_position_notional: float | None = _positive(
+        "largest worst-case position value per symbol, in currency; null: off"
+    )
     max_position_weight: float | None = Field(default=None, gt=0, description="fraction of equity per symbol")
-    max_gross_notional: float | None = _positive()
-    max_net_notional: float | None = _positive()
-    max_open_order_notional: float | None = _positive()
+    max_gross_notional: float | None = _positive(
+        "largest sum of worst-case exposures across symbols, in currency; null: off"
+    )
+    max_net_notional: float | None = _positive(
+        "largest |net exposure| (positions plus working orders in the order's direction), in currency; null: off"
+    )
+    max_open_order_notional: float | None = _positive(
+        "largest total notional of working orders, in currency; null: off"
+    )
     max_leverage: float | None = Field(default=None, gt=0, description="buying power: gross <= equity x this")
     price_collar: float | None = Field(
         default=None, gt=0, description="limit price within this fraction of the reference"
@@ -76,9 +92,15 @@ class RiskConfig(Settings):
     submit_throttle: Throttle = Field(default_factory=Throttle)
     modify_throttle: Throttle = Field(default_factory=Throttle)
     max_daily_loss: float | None = Field(default=None, gt=0, lt=1, description="fraction of the day's start equity")
-    daily_loss_action: Literal["reducing", "halted"] = "reducing"
+    daily_loss_action: Literal["reducing", "halted"] = Field(
+        "reducing",
+        description="the state max_daily_loss trips until the next UTC day: reducing (only orders that shrink a "
+        "position) or halted",
+    )
     max_drawdown: float | None = Field(default=None, gt=0, lt=1, description="fraction of the peak equity")
-    drawdown_action: Literal["reducing", "halted"] = "halted"
+    drawdown_action: Literal["reducing", "halted"] = Field(
+        "halted", description="the state max_drawdown trips, held until a resume: reducing or halted"
+    )
     symbols: dict[str, SymbolRisk] = Field(default_factory=dict)
 
     @field_validator("reference_max_age")
@@ -106,7 +128,11 @@ class OrderSettings(Settings):
     stop_offset_bps: float = Field(
         50.0, gt=0, description="stop orders: triggered this far past the reference (buy above, sell below)"
     )
-    time_in_force: Literal["day", "gtc"] = "day"
+    time_in_force: Literal["day", "gtc"] = Field(
+        "day",
+        description="day: unfilled at the end of its first trading day, it expires; gtc: works until filled"
+        " or cancelled",
+    )
     min_trade_notional: float = Field(100.0, ge=0, description="no-trade threshold in currency")
     min_trade_weight: float = Field(0.0, ge=0, lt=1, description="no-trade threshold as a fraction of equity")
 
@@ -114,14 +140,20 @@ class OrderSettings(Settings):
 class PaperSettings(Settings):
     """The built-in paper broker's market and account model."""
 
-    fill_price: Literal["open", "close", "vwap"] = "open"  # of the first bar after the order
-    slippage_bps: float = Field(2.0, ge=0)
+    fill_price: Literal["open", "close", "vwap"] = Field(
+        "open",
+        description="base price of a fill, from each bar after the order: open, close or vwap (the typical "
+        "price where the bars have none)",
+    )
+    slippage_bps: float = Field(2.0, ge=0, description="fixed slippage against every fill, in basis points")
     impact_bps: float = Field(20.0, ge=0, description="extra cost at 100% of the bar's volume")
-    impact_exponent: float = Field(0.5, gt=0, le=2)
+    impact_exponent: float = Field(
+        0.5, gt=0, le=2, description="impact = impact_bps x participation ^ this (0.5: square-root impact)"
+    )
     max_participation: float = Field(0.1, gt=0, le=1, description="fill at most this share of a bar's volume")
-    fee_bps: float = Field(0.0, ge=0)
-    fee_per_share: float = Field(0.0, ge=0)
-    allow_short: bool = True
+    fee_bps: float = Field(0.0, ge=0, description="fee on each fill's notional, in basis points")
+    fee_per_share: float = Field(0.0, ge=0, description="fee per share (unit) filled, in currency")
+    allow_short: bool = Field(True, description="false: a sale that opens or grows a short is rejected")
     leverage: float = Field(2.0, gt=0, description="the simulated account's margin: gross <= equity x this")
 
 
@@ -184,15 +216,28 @@ class KillSwitchSettings(Settings):
 class ExecutionConfig(Settings):
     """Account, broker, orders and risk for the execution stage (and for a routed backtest)."""
 
-    capital: float = Field(100_000.0, gt=0)
-    account: str = Field("paper", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    capital: float = Field(
+        100_000.0,
+        gt=0,
+        description="starting cash of a new paper account and of a routed backtest, in the account's currency",
+    )
+    account: str = Field(
+        "paper",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="name of the account: its paper state file, outbox and journal rows (letters, digits, _ . -)",
+    )
     broker: Literal["paper", "alpaca", "ibkr"] = Field(
         "paper", description="paper: the built-in simulator; alpaca or ibkr: their paper or live accounts"
     )
     mode: Literal["paper", "live"] = Field(
         "paper", description="live: real money; also needs FOXML_LIVE_TRADING=I_UNDERSTAND in the run's environment"
     )
-    reconcile: Literal["halt", "adopt"] = "halt"
+    reconcile: Literal["halt", "adopt"] = Field(
+        "halt",
+        description="when the journal and the broker differ: halt trading until resume_trading, or adopt the "
+        "broker's positions and open orders",
+    )
     settle_seconds: float = Field(
         10.0, ge=0, description="real brokers: how long a cycle waits for its orders to fill before it snapshots"
     )

@@ -21,16 +21,22 @@ from foxml_dagster.settings import Settings
 
 
 class FeaturesConfig(Settings):
-    set: str = "baseline"  # baseline | minimal | standard
-    # Cross-sectional set joined into the training frame (ranks / z-scores across symbols);
-    # null to leave it out.
-    cross_sectional: str | None = "cross_sectional"
-    # Working-set budget for computing features: symbols are processed in batches that fit it.
-    memory_budget_mb: float = Field(default=2048.0, gt=0)
-    # How feature values are stored (features, cross_sectional_features, training_frame): every
-    # kernel computes in float64; float32 halves the panel's memory and storage, rounding each
-    # value to 7 significant digits (its measured effect: benchmarks/results_precision.md).
-    dtype: Literal["float64", "float32"] = "float64"
+    set: str = Field(
+        default="baseline", description="the registered feature set computed: baseline | minimal | standard"
+    )
+    cross_sectional: str | None = Field(
+        default="cross_sectional",
+        description="cross-sectional set joined into the training frame (ranks / z-scores across symbols); null: none",
+    )
+    memory_budget_mb: float = Field(
+        default=2048.0, gt=0, description="MB of working set for computing features, in symbol batches that fit it"
+    )
+    # Every kernel computes in float64; float32 halves the panel's memory and storage, rounding
+    # each value to 7 significant digits (its measured effect: benchmarks/results_precision.md).
+    dtype: Literal["float64", "float32"] = Field(
+        default="float64",
+        description="how feature values are stored (features, cross_sectional_features, training_frame)",
+    )
 
     def stored(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`frame` with its float columns in the storage dtype."""

@@ -11,25 +11,49 @@ from foxml_dagster.settings import Settings
 
 
 class TripleBarrierConfig(Settings):
-    horizon: int = Field(10, ge=1)  # vertical barrier in bars (also scales the widths by sqrt)
-    # Vertical barrier in time instead, e.g. "P14D"; the widths then scale by the sqrt of the
-    # bars that span held just before each row (labels.make.horizon_bars), not by `horizon`.
-    horizon_time: timedelta | None = None
-    vol_window: int = Field(20, ge=2)
-    profit_taking: float = Field(1.5, gt=0)  # width = profit_taking * sigma * sqrt(horizon in bars)
-    stop_loss: float = Field(1.5, gt=0)
-    touch: Literal["close", "high_low"] = "close"  # high_low: intrabar touches, stop wins ties
-    side: Literal["none", "momentum"] = "none"  # momentum: meta-labels for a trend-following side
-    side_lookback: int = Field(20, ge=1)
+    """Triple-barrier (or meta-) labels: volatility-scaled profit-taking and stop-loss barriers, and a time limit."""
+
+    horizon: int = Field(10, ge=1, description="vertical barrier in bars (the widths also scale by its square root)")
+    # The widths then scale by the sqrt of the bars that span held just before each row
+    # (labels.make.horizon_bars), not by `horizon`.
+    horizon_time: timedelta | None = Field(
+        None, description="vertical barrier as a duration instead (ISO 8601, e.g. P14D); null: `horizon` in bars"
+    )
+    vol_window: int = Field(
+        20, ge=2, description="bars of the rolling standard deviation of log returns (sigma) that scales the widths"
+    )
+    profit_taking: float = Field(
+        1.5, gt=0, description="profit-taking width = profit_taking * sigma * sqrt(horizon in bars)"
+    )
+    stop_loss: float = Field(1.5, gt=0, description="stop-loss width = stop_loss * sigma * sqrt(horizon in bars)")
+    touch: Literal["close", "high_low"] = Field(
+        "close", description="what touches a barrier: the close, or high_low (intrabar touches; stop wins ties)"
+    )
+    side: Literal["none", "momentum"] = Field(
+        "none",
+        description="none: the label is the outcome's sign; momentum: meta-labels (did a trend-following "
+        "side's trade make money)",
+    )
+    side_lookback: int = Field(20, ge=1, description="momentum side: bars of the past return whose sign is the side")
 
 
 class ForwardReturnsConfig(Settings):
-    horizons: list[int] = Field(default_factory=lambda: [5])
-    kind: Literal["log", "simple"] = "log"
-    excess: Literal["none", "universe", "benchmark"] = "none"
-    benchmark: str | None = None  # a symbol of the run, when excess: benchmark
-    classes: Literal["sign", "quantile"] = "sign"
-    n_quantiles: int = Field(3, ge=2)  # quantile: top bucket 1, bottom -1, others 0, per ts
+    """Forward-return targets: the return over each horizon, labelled by its sign or cross-sectional quantile."""
+
+    horizons: list[int] = Field(
+        default_factory=lambda: [5], description="horizons in bars, one forward-return target each"
+    )
+    kind: Literal["log", "simple"] = Field("log", description="log or simple returns")
+    excess: Literal["none", "universe", "benchmark"] = Field(
+        "none",
+        description="the return as is, less the mean over symbols at each ts (universe), or less the "
+        "benchmark symbol's",
+    )
+    benchmark: str | None = Field(None, description="a symbol of the run, when excess: benchmark")
+    classes: Literal["sign", "quantile"] = Field(
+        "sign", description="the label: the return's sign, or its quantile bucket across symbols at each ts"
+    )
+    n_quantiles: int = Field(3, ge=2, description="quantile: buckets per ts; top bucket 1, bottom -1, others 0")
 
     @model_validator(mode="after")
     def _valid(self) -> ForwardReturnsConfig:
@@ -42,13 +66,29 @@ class ForwardReturnsConfig(Settings):
 
 
 class EventsConfig(Settings):
-    method: Literal["all", "cusum"] = "all"  # cusum: barrier labels only at CUSUM events
-    threshold: float = Field(1.0, gt=0)  # in units of the causal volatility of log prices
+    """Event sampling: which bars get a triple-barrier label."""
+
+    method: Literal["all", "cusum"] = Field(
+        "all", description="all: every bar; cusum: barrier labels only at CUSUM events"
+    )
+    threshold: float = Field(1.0, gt=0, description="cusum: threshold in units of the causal volatility of log prices")
 
 
 class WeightsConfig(Settings):
-    scheme: Literal["uniqueness", "return_attribution"] = "uniqueness"
-    time_decay: float = Field(1.0, gt=-1, le=1)  # 1: none; the oldest sample gets this weight
+    """Sample weights of every label, from how much its span overlaps others (AFML ch. 4)."""
+
+    scheme: Literal["uniqueness", "return_attribution"] = Field(
+        "uniqueness",
+        description="uniqueness: mean 1/concurrency over the label's span; return_attribution: |sum of "
+        "return/concurrency| over it (both scaled to mean 1)",
+    )
+    time_decay: float = Field(
+        1.0,
+        gt=-1,
+        le=1,
+        description="the oldest sample's weight relative to the newest, linear in cumulative uniqueness (1: no "
+        "decay; c < 0: the oldest |c| share gets 0)",
+    )
 
 
 class LabelsConfig(Settings):

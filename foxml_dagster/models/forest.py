@@ -17,11 +17,13 @@ class _SklearnForest(ModelFamily):
     and seed give the same forest whatever `n_jobs` is."""
 
     class Params(FamilyParams):
-        n_estimators: StrictInt = Field(200, ge=1)
-        max_depth: StrictInt | None = 6  # null or -1: grow until the leaves are pure
-        min_samples_leaf: StrictInt = Field(50, ge=1)
-        max_features: float = Field(0.5, gt=0, le=1)  # a fraction of the features per split
-        n_jobs: StrictInt = Field(1, ge=-1)  # -1: every core
+        n_estimators: StrictInt = Field(200, ge=1, description="trees in the forest")
+        max_depth: StrictInt | None = Field(
+            6, description="deepest a tree grows; null or -1: until the leaves are pure"
+        )
+        min_samples_leaf: StrictInt = Field(50, ge=1, description="fewest training rows in a leaf")
+        max_features: float = Field(0.5, gt=0, le=1, description="fraction of the features tried at each split")
+        n_jobs: StrictInt = Field(1, ge=-1, description="parallel jobs of one fit; -1: every core")
 
         @field_validator("max_depth")
         @classmethod

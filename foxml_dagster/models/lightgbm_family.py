@@ -36,16 +36,18 @@ class LightGBMFamily(ModelFamily):
     uses_validation = True
 
     class Params(FamilyParams):
-        n_estimators: StrictInt = Field(200, ge=1)
-        learning_rate: float = Field(0.05, gt=0)
-        num_leaves: StrictInt = Field(15, ge=2)
-        max_depth: StrictInt = -1  # <= 0: no limit
-        min_child_samples: StrictInt = Field(50, ge=1)
-        subsample: float = Field(0.8, gt=0, le=1)
-        colsample_bytree: float = Field(0.8, gt=0, le=1)
-        reg_lambda: float = Field(0.0, ge=0)
-        num_threads: StrictInt = Field(1, ge=1)
-        early_stopping_rounds: StrictInt = Field(20, ge=0)  # 0: off
+        n_estimators: StrictInt = Field(200, ge=1, description="boosting rounds at most")
+        learning_rate: float = Field(0.05, gt=0, description="shrinkage of each tree's contribution")
+        num_leaves: StrictInt = Field(15, ge=2, description="most leaves per tree")
+        max_depth: StrictInt = Field(-1, description="deepest a tree grows; <= 0: no limit")
+        min_child_samples: StrictInt = Field(50, ge=1, description="fewest training rows in a leaf")
+        subsample: float = Field(0.8, gt=0, le=1, description="fraction of rows bagged for each tree (1: all)")
+        colsample_bytree: float = Field(0.8, gt=0, le=1, description="fraction of features drawn for each tree")
+        reg_lambda: float = Field(0.0, ge=0, description="L2 regularisation of the leaf values")
+        num_threads: StrictInt = Field(1, ge=1, description="threads of one fit (deterministic for a fixed count)")
+        early_stopping_rounds: StrictInt = Field(
+            20, ge=0, description="stop after this many rounds without a better validation loss; 0: off"
+        )
 
     _booster: lgb.Booster | None = None  # set by fit / load
 

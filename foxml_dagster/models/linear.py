@@ -24,9 +24,9 @@ class LogisticFamily(ModelFamily):
     """
 
     class Params(FamilyParams):
-        C: float = Field(1.0, gt=0)
-        max_iter: StrictInt = Field(1000, ge=1)
-        tol: float = Field(1e-6, gt=0)
+        C: float = Field(1.0, gt=0, description="inverse L2 strength (smaller: stronger regularisation)")
+        max_iter: StrictInt = Field(1000, ge=1, description="most solver iterations")
+        tol: float = Field(1e-6, gt=0, description="the solver's stopping tolerance")
 
     _pipeline: Pipeline | None = None  # set by fit / load
 
@@ -86,7 +86,7 @@ class RidgeFamily(ModelFamily):
     """
 
     class Params(FamilyParams):
-        alpha: float = Field(10.0, ge=0)
+        alpha: float = Field(10.0, ge=0, description="L2 strength on the standardised features (0: least squares)")
 
     _pipeline: Pipeline | None = None
 

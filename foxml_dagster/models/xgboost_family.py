@@ -23,16 +23,20 @@ class XGBoostFamily(ModelFamily):
     uses_validation = True
 
     class Params(FamilyParams):
-        n_estimators: StrictInt = Field(200, ge=1)
-        learning_rate: float = Field(0.05, gt=0)
-        max_depth: StrictInt = Field(4, ge=0)
-        min_child_weight: float = Field(5.0, ge=0)
-        subsample: float = Field(0.8, gt=0, le=1)
-        colsample_bytree: float = Field(0.8, gt=0, le=1)
-        reg_lambda: float = Field(1.0, ge=0)
-        num_threads: StrictInt = Field(1, ge=1)
-        early_stopping_rounds: StrictInt = Field(20, ge=0)  # 0: off
-        device: Literal["cpu", "cuda"] = "cpu"
+        n_estimators: StrictInt = Field(200, ge=1, description="boosting rounds at most")
+        learning_rate: float = Field(0.05, gt=0, description="shrinkage of each tree's contribution (eta)")
+        max_depth: StrictInt = Field(4, ge=0, description="deepest a tree grows; 0: no limit")
+        min_child_weight: float = Field(5.0, ge=0, description="least total sample weight (hessian) in a child")
+        subsample: float = Field(0.8, gt=0, le=1, description="fraction of rows sampled for each tree")
+        colsample_bytree: float = Field(0.8, gt=0, le=1, description="fraction of features drawn for each tree")
+        reg_lambda: float = Field(1.0, ge=0, description="L2 regularisation of the leaf weights")
+        num_threads: StrictInt = Field(1, ge=1, description="threads of one fit (deterministic for a fixed count)")
+        early_stopping_rounds: StrictInt = Field(
+            20, ge=0, description="stop after this many rounds without a better validation loss; 0: off"
+        )
+        device: Literal["cpu", "cuda"] = Field(
+            "cpu", description="train on the CPU, or on a GPU (cuda) the task was given"
+        )
 
     _booster: Any = None
 

@@ -30,11 +30,13 @@ POLICIES = ("linear", "bet_size", "topk_dropout", "vol_target", "no_trade_band",
 #: Policies that reshape the linear book after its risk limits rather than size bets themselves.
 BOOK_POLICIES = ("vol_target", "no_trade_band")
 
+_POLICY = "the policy these parameters belong to: fixed under signals.<policy>; picks it in evaluation.policy_variants"
+
 
 class BetSizeParams(Settings):
     """Bet sizing from the predicted probability (Lopez de Prado, AFML ch. 10)."""
 
-    policy: Literal["bet_size"] = "bet_size"
+    policy: Literal["bet_size"] = Field("bet_size", description=_POLICY)
     step: float = Field(
         0.1, gt=0, le=1, description="discretisation step of the averaged size (0.1: sizes move in tenths)"
     )
@@ -54,7 +56,7 @@ class TopkDropoutParams(Settings):
     """Cross-sectional top-k with dropout (as Qlib's TopkDropoutStrategy): hold the k best-scored
     symbols (and short the k worst), replacing at most n_drop of them per bar."""
 
-    policy: Literal["topk_dropout"] = "topk_dropout"
+    policy: Literal["topk_dropout"] = Field("topk_dropout", description=_POLICY)
     k: int = Field(2, ge=1, description="symbols held long (and short, with long_short)")
     n_drop: int = Field(1, ge=0, description="most symbols of each book replaced at one bar")
     long_short: bool = Field(True, description="also short the k worst-scored symbols")
@@ -67,7 +69,7 @@ class TopkDropoutParams(Settings):
 class VolTargetParams(Settings):
     """Volatility targeting of the whole (linear) book with a causal volatility estimate."""
 
-    policy: Literal["vol_target"] = "vol_target"
+    policy: Literal["vol_target"] = Field("vol_target", description=_POLICY)
     annual_vol: float = Field(0.10, gt=0, description="target annualised volatility of the book")
     halflife: int = Field(20, ge=1, description="bars of the exponentially weighted volatility's half-life")
     min_periods: int = Field(20, ge=2, description="book returns needed before the book is scaled (until then: x1)")
@@ -82,7 +84,7 @@ class NoTradeBandParams(Settings):
     """A no-trade band around the linear book: a rebalance whose expected gain is below its cost
     is skipped (the weight held stays)."""
 
-    policy: Literal["no_trade_band"] = "no_trade_band"
+    policy: Literal["no_trade_band"] = Field("no_trade_band", description=_POLICY)
     scale: float = Field(1.0, ge=0, description="multiplies the band width (0: always rebalance)")
     vol_window: int = Field(20, ge=2, description="bars of the causal volatility that sets each symbol's band")
 
@@ -95,7 +97,7 @@ class MetaLabelParams(Settings):
     """Meta-labeling: a primary model picks the side, the secondary (the source's probability)
     decides whether to take it and how much."""
 
-    policy: Literal["meta_label"] = "meta_label"
+    policy: Literal["meta_label"] = Field("meta_label", description=_POLICY)
     step: float = Field(0.1, gt=0, le=1, description="discretisation step of the size")
     lookback: int | None = Field(
         None,

@@ -48,16 +48,32 @@ __all__ = [
 
 
 class SplitsConfig(Settings):
-    method: Literal["purged_kfold", "walk_forward", "cpcv"] = "purged_kfold"
-    n_folds: int = Field(5, ge=2)  # K folds, walk-forward groups, or CPCV's N groups
-    embargo_pct: float = Field(0.01, ge=0, lt=0.5)
-    window: Literal["expanding", "sliding"] = "expanding"  # walk-forward training window
-    train_groups: int | None = Field(None, ge=1)  # sliding: groups of history per fold
-    n_test_groups: int = Field(2, ge=1)  # CPCV's k
-    # Warnings (non-blocking check split_warnings): purging beyond this share of a fold's
-    # candidate training rows, and targets with fewer non-overlapping outcomes than this.
-    max_purged_share: float = Field(0.2, gt=0, le=1)
-    min_independent_outcomes: int = Field(100, ge=1)
+    method: Literal["purged_kfold", "walk_forward", "cpcv"] = Field(
+        "purged_kfold", description="purged K-fold, walk-forward, or combinatorial purged CV (cpcv)"
+    )
+    n_folds: int = Field(5, ge=2, description="K folds, walk-forward groups, or CPCV's N groups")
+    embargo_pct: float = Field(
+        0.01,
+        ge=0,
+        lt=0.5,
+        description="embargo: training samples starting within this share of the target's timestamps (rounded "
+        "up) after a test window are dropped; 0: none",
+    )
+    window: Literal["expanding", "sliding"] = Field(
+        "expanding", description="walk-forward training window: every earlier group, or the last train_groups"
+    )
+    train_groups: int | None = Field(None, ge=1, description="sliding: groups of history per fold")
+    n_test_groups: int = Field(2, ge=1, description="CPCV's k: groups tested per split")
+    # Both are warnings (the non-blocking check split_warnings), never errors.
+    max_purged_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="warn when purging removes more than this share of a fold's candidate training rows",
+    )
+    min_independent_outcomes: int = Field(
+        100, ge=1, description="warn when a target has fewer non-overlapping outcomes than this"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SplitsConfig:

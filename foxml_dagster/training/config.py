@@ -196,12 +196,22 @@ class TrainingConfig(Settings):
     `resources`, and parameter overrides (see foxml_dagster.models for the names).
     """
 
-    seed: int = 7
-    #: Share of each training fold's timeline, at its end, held out for early stopping.
-    val_fraction: float = Field(default=0.2, ge=0.0, lt=0.9)
-    #: Memory budget of one (family, fold) task in MB, unless the family's resources set one.
-    memory_mb: float = Field(default=2048.0, gt=0)
-    families: dict[str, dict] = Field(default_factory=lambda: {"lightgbm": {}, "logistic": {}})
+    seed: int = Field(
+        default=7, description="random seed of every model fit and of the seeded draws in selection and evaluation"
+    )
+    val_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=0.9,
+        description="share of each training fold's timeline, at its end, held out for early stopping; 0: none",
+    )
+    memory_mb: float = Field(
+        default=2048.0, gt=0, description="memory budget of one (family, fold) task in MB, unless its resources set one"
+    )
+    families: dict[str, dict] = Field(
+        default_factory=lambda: {"lightgbm": {}, "logistic": {}},
+        description="the model families trained: family name -> its block (variant, resources, parameter overrides)",
+    )
 
     @model_validator(mode="after")
     def _families_resolve(self) -> TrainingConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import jsonschema
 import yaml
@@ -39,6 +40,19 @@ def test_the_reference_lists_every_field_of_every_section():
         for field in info.annotation.model_fields:
             assert f"| `{section}.{field}` |" in text, f"{section}.{field}"
     assert "| `training.families.lightgbm.n_estimators` |" in text
+
+
+def test_every_field_of_the_reference_has_a_description():
+    """A field whose row has no description fails here: give it Field(description=...)."""
+    empty = []
+    rows = [line for line in _generator().reference().splitlines() if line.startswith("| `")]
+    for row in rows:
+        cells = re.split(r"(?<!\\)\|", row)[1:-1]  # field, type, default, description; "\|" is text
+        assert len(cells) == 4, row
+        if not cells[3].strip():
+            empty.append(cells[0].strip())
+    assert len(rows) > 300
+    assert not empty, f"fields without a description: {', '.join(empty)}"
 
 
 def test_the_schema_accepts_the_shipped_experiments_and_rejects_typos():

@@ -67,18 +67,36 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class TorchParams(FamilyParams):
     """What every neural family accepts."""
 
-    hidden_size: StrictInt = Field(32, ge=1)
-    num_layers: StrictInt = Field(1, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    max_epochs: StrictInt = Field(20, ge=1)
-    patience: StrictInt = Field(3, ge=0)
-    batch_size: StrictInt = Field(0, ge=0)  # 0: derived from the task's memory budget
-    max_batch_size: StrictInt = Field(256, ge=1)
-    num_threads: StrictInt = Field(1, ge=1)
-    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
-    devices: StrictInt = Field(1, ge=1)
+    hidden_size: StrictInt = Field(
+        32,
+        ge=1,
+        description="width of the hidden layers: units (mlp, lstm, gru), channels (cnn1d, tcn) or the model width",
+    )
+    num_layers: StrictInt = Field(
+        1,
+        ge=1,
+        description="layers stacked: recurrent (lstm, gru), convolution blocks (cnn1d) or encoder layers (transformer)",
+    )
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout probability (lstm and gru: between their layers only)")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam's learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="Adam's weight decay (an L2 penalty)")
+    max_epochs: StrictInt = Field(20, ge=1, description="training epochs at most")
+    patience: StrictInt = Field(
+        3, ge=0, description="epochs without a lower validation loss before training stops early"
+    )
+    batch_size: StrictInt = Field(
+        0, ge=0, description="rows per training step; 0: derived from the task's memory budget"
+    )
+    max_batch_size: StrictInt = Field(256, ge=1, description="the largest batch a derived batch size may be")
+    num_threads: StrictInt = Field(
+        1, ge=1, description="torch threads of one fit (and CPUs of each Ray Train worker with devices > 1)"
+    )
+    accelerator: Literal["cpu", "gpu", "auto"] = Field(
+        "cpu", description="Lightning's accelerator: cpu, gpu, or auto (devices: 1 only)"
+    )
+    devices: StrictInt = Field(
+        1, ge=1, description="Ray Train workers training data-parallel; 1: the task trains by itself"
+    )
 
     @model_validator(mode="after")
     def _workers_know_their_device(self) -> Self:
@@ -91,7 +109,7 @@ class TorchParams(FamilyParams):
 class SequenceParams(TorchParams):
     """A sequence family's parameters: the neural ones plus the window of bars it reads."""
 
-    window: StrictInt = Field(20, ge=2)
+    window: StrictInt = Field(20, ge=2, description="bars of the symbol's history each sample reads, its own bar last")
 
 
 class TorchFamily(ModelFamily):

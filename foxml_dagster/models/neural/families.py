@@ -16,7 +16,7 @@ class MLPFamily(TorchFamily):
     """Feed-forward network on one row of features (tabular)."""
 
     class Params(TorchParams):
-        num_layers: StrictInt = Field(2, ge=1)
+        num_layers: StrictInt = Field(2, ge=1, description="hidden layers")
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -54,7 +54,7 @@ class CNN1DFamily(TorchFamily):
     input_kind = "sequence"
 
     class Params(SequenceParams):
-        kernel_size: StrictInt = Field(3, ge=1)
+        kernel_size: StrictInt = Field(3, ge=1, description="bars each convolution spans (same-padded)")
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -70,8 +70,8 @@ class TCNFamily(TorchFamily):
     input_kind = "sequence"
 
     class Params(SequenceParams):
-        num_layers: StrictInt = Field(3, ge=1)
-        kernel_size: StrictInt = Field(3, ge=1)
+        num_layers: StrictInt = Field(3, ge=1, description="causal blocks, dilated 1, 2, 4, ...")
+        kernel_size: StrictInt = Field(3, ge=1, description="bars each causal convolution spans, before dilation")
 
     def _build_net(self, n_features: int):
         p = self.params
@@ -87,7 +87,7 @@ class TransformerFamily(TorchFamily):
     input_kind = "sequence"
 
     class Params(SequenceParams):
-        num_heads: StrictInt = Field(4, ge=1)
+        num_heads: StrictInt = Field(4, ge=1, description="attention heads; must divide hidden_size")
 
         @model_validator(mode="after")
         def _heads_divide_the_width(self) -> Self:

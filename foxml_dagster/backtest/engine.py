@@ -139,39 +139,7 @@ def run_backtest(
     must sit on a bar of its symbol (a signal with no bar cannot be traded and raises ValueError).
     """
     config = config if config is not None else BacktestConfig()
-    for name, df, cols in (
-        ("signals", signals, ("symbol", "ts", "target_weight")),
-        ("bars", bars, ("symbol", "ts", "close")),
-    ):
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise ValueError(f"{name}: required column(s) {missing} missing")
-    sig = signals.select(pl.col("symbol").cast(pl.String), "ts", pl.col("target_weight").cast(pl.Float64))
-    if sig.height == 0:
-        raise ValueError("signals is empty; nothing to backtest")
-    if sig.get_column("target_weight").is_null().any():
-        raise ValueError("signals: target_weight has nulls")
-    n_dup = sig.height - sig.select("symbol", "ts").n_unique()
-    if n_dup:
-        raise ValueError(f"signals: {n_dup} duplicate (symbol, ts) rows; pass one target's signals")
-
-    symbols = sig.get_column("symbol").unique()
-    px = (
-        bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64))
-        .filter(pl.col("symbol").is_in(symbols.implode()))
-        .sort("symbol", "ts")
-    )
-    if px.height - px.select("symbol", "ts").n_unique():
-        raise ValueError("bars: duplicate (symbol, ts) rows")
-    if not (px.get_column("close") > 0).all():
-        raise ValueError("bars: close must be > 0 and not null")
-    unmatched = sig.join(px, on=["symbol", "ts"], how="anti")
-    if unmatched.height:
-        first = unmatched.sort("ts").row(0, named=True)
-        raise ValueError(
-            f"{unmatched.height} signals have no bar of their symbol at their ts "
-            f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
-        )
+    sig, px = _checked_inputs(signals, bars, ["symbol"])
 
     panel = (
         px.join(sig, on=["symbol", "ts"], how="left")
@@ -255,18 +223,48 @@ def run_backtests(
     instead of hundreds of small ones.
     """
     config = config if config is not None else BacktestConfig()
-    missing = [c for c in (by, "symbol", "ts", "target_weight") if c not in signals.columns]
-    if missing:
-        raise ValueError(f"signals: required column(s) {missing} missing")
-    sig = signals.select(by, pl.col("symbol").cast(pl.String), "ts", pl.col("target_weight").cast(pl.Float64))
+    sig, px = _checked_inputs(signals, bars, [by, "symbol"])
+    if benchmark_equity is None:
+        benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
+    names = sig.get_column(by).unique(maintain_order=True)
+    per_batch = max(1, BATCH_ROWS // max(px.height, 1))
+    parts = [
+        _batch(sig.filter(pl.col(by).is_in(names[i : i + per_batch].implode())), px, config, benchmark_equity, by)
+        for i in range(0, len(names), per_batch)
+    ]
+    return pl.concat(parts)
+
+
+def _checked_inputs(signals: pl.DataFrame, bars: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Signals (keys, ts, target_weight) and the bars of their symbols (symbol, ts, close), each
+    checked: one row per key and ts, no null weight, positive closes, every signal on a bar."""
+    for name, df, cols in (
+        ("signals", signals, (*keys, "ts", "target_weight")),
+        ("bars", bars, ("symbol", "ts", "close")),
+    ):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"{name}: required column(s) {missing} missing")
+    sig = signals.select(
+        *[pl.col(k).cast(pl.String) if k == "symbol" else pl.col(k) for k in keys],
+        "ts",
+        pl.col("target_weight").cast(pl.Float64),
+    )
     if sig.height == 0:
         raise ValueError("signals is empty; nothing to backtest")
     if sig.get_column("target_weight").is_null().any():
         raise ValueError("signals: target_weight has nulls")
-    n_dup = sig.height - sig.select(by, "symbol", "ts").n_unique()
+    n_dup = sig.height - sig.select(*keys, "ts").n_unique()
     if n_dup:
-        raise ValueError(f"signals: {n_dup} duplicate ({by}, symbol, ts) rows; pass one target's signals per {by}")
-    px = bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64)).sort("symbol", "ts")
+        strategy = "" if keys == ["symbol"] else f" per {keys[0]}"
+        raise ValueError(
+            f"signals: {n_dup} duplicate ({', '.join(keys)}, ts) rows; pass one target's signals{strategy}"
+        )
+    px = (
+        bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64))
+        .filter(pl.col("symbol").is_in(sig.get_column("symbol").unique().implode()))
+        .sort("symbol", "ts")
+    )
     if px.height - px.select("symbol", "ts").n_unique():
         raise ValueError("bars: duplicate (symbol, ts) rows")
     if not (px.get_column("close") > 0).all():
@@ -278,15 +276,7 @@ def run_backtests(
             f"{unmatched.height} signals have no bar of their symbol at their ts "
             f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
         )
-    if benchmark_equity is None:
-        benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
-    names = sig.get_column(by).unique(maintain_order=True)
-    per_batch = max(1, BATCH_ROWS // max(px.height, 1))
-    parts = [
-        _batch(sig.filter(pl.col(by).is_in(names[i : i + per_batch].implode())), px, config, benchmark_equity, by)
-        for i in range(0, len(names), per_batch)
-    ]
-    return pl.concat(parts)
+    return sig, px
 
 
 def _batch(sig: pl.DataFrame, px: pl.DataFrame, config: BacktestConfig, benchmark_equity, by: str) -> pl.DataFrame:

@@ -356,7 +356,7 @@ class AlpacaBroker:
         try:
             request = self._order_request(ticket)
         except ValueError as exc:  # alpaca-py refused the terms before sending
-            return _rejected(ticket, f"alpaca-py refused the order's terms: {exc}")
+            return BrokerOrder.refused(ticket, f"alpaca-py refused the order's terms: {exc}")
         s = self.settings
         for attempt in range(1, s.max_attempts + 1):
             try:
@@ -372,7 +372,7 @@ class AlpacaBroker:
                     existing = self._order_by_client_id(ticket.client_order_id)
                     if existing is not None:
                         return self._view(existing, duplicate=True)
-                return _rejected(ticket, f"HTTP {refused.status}: {refused.message}")
+                return BrokerOrder.refused(ticket, f"HTTP {refused.status}: {refused.message}")
             except AlpacaTradingError as exc:
                 if exc.status is not None and exc.status not in RETRIED:
                     raise  # keys refused: nothing was taken, and nothing will be
@@ -559,22 +559,3 @@ def _retry_after(exc: Any) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-def _rejected(ticket: OrderTicket, reason: str) -> BrokerOrder:
-    return BrokerOrder(
-        client_order_id=ticket.client_order_id,
-        broker_order_id=None,
-        symbol=ticket.symbol,
-        side=ticket.side,
-        qty=ticket.qty,
-        status=S.REJECTED,
-        filled_qty=0.0,
-        avg_fill_price=None,
-        reason=reason,
-        updated_at=datetime.now(UTC),
-        order_type=ticket.order_type,
-        limit_price=ticket.limit_price,
-        stop_price=ticket.stop_price,
-        time_in_force=ticket.time_in_force,
-    )

@@ -43,8 +43,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
+
+from foxml_dagster.execution.orders import OrderStatus
 
 __all__ = [
     "Account",
@@ -98,6 +100,27 @@ class BrokerOrder:
     stop_price: float | None = None
     time_in_force: str = "day"
     duplicate: bool = False  # a submit that found this id already at the broker (nothing was sent)
+
+    @classmethod
+    def refused(cls, ticket: OrderTicket, reason: str) -> BrokerOrder:
+        """The broker's answer to a ticket it refused outright (bad terms, HTTP 4xx): the order
+        never worked, so nothing filled."""
+        return cls(
+            client_order_id=ticket.client_order_id,
+            broker_order_id=None,
+            symbol=ticket.symbol,
+            side=ticket.side,
+            qty=ticket.qty,
+            status=OrderStatus.REJECTED,
+            filled_qty=0.0,
+            avg_fill_price=None,
+            reason=reason,
+            updated_at=datetime.now(UTC),
+            order_type=ticket.order_type,
+            limit_price=ticket.limit_price,
+            stop_price=ticket.stop_price,
+            time_in_force=ticket.time_in_force,
+        )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from foxml_dagster.data.ibkr import IbkrConfig, make_contract, split_symbol
@@ -392,7 +392,7 @@ class IbkrBroker:
 
     def submit(self, ticket: OrderTicket) -> BrokerOrder:
         if ticket.qty != math.floor(ticket.qty) and not self.settings.fractional:
-            return _rejected(
+            return BrokerOrder.refused(
                 ticket,
                 f"fractional quantity {ticket.qty:g}: IB takes fractional orders only for accounts and contracts "
                 "enabled for them; set execution.ibkr.fractional: true if yours are, or risk.lot_size: 1",
@@ -521,22 +521,3 @@ def _price(value: float | None) -> float | None:
     if value is None or value == UNSET_DOUBLE or (isinstance(value, float) and math.isnan(value)):
         return None
     return float(value)
-
-
-def _rejected(ticket: OrderTicket, reason: str) -> BrokerOrder:
-    return BrokerOrder(
-        client_order_id=ticket.client_order_id,
-        broker_order_id=None,
-        symbol=ticket.symbol,
-        side=ticket.side,
-        qty=ticket.qty,
-        status=S.REJECTED,
-        filled_qty=0.0,
-        avg_fill_price=None,
-        reason=reason,
-        updated_at=datetime.now(UTC),
-        order_type=ticket.order_type,
-        limit_price=ticket.limit_price,
-        stop_price=ticket.stop_price,
-        time_in_force=ticket.time_in_force,
-    )

@@ -39,7 +39,7 @@ run: setup  ## materialize the whole graph on the bundled sample and print a sum
 test: setup browser  ## lint, Rust kernel tests, then the Python suite (unit, integration, e2e)
 	$(BIN)/ruff check .
 	cargo test --quiet --manifest-path native_ext/Cargo.toml
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 ui: setup  ## Dagster webserver + daemon on $(UI_HOST):$(UI_PORT); Ctrl-C (or SIGTERM) stops both
 	$(BIN)/foxml ui --host $(UI_HOST) --port $(UI_PORT)

@@ -125,7 +125,10 @@ class RayRunner:
         # would re-import torch and Lightning (8-10 s) for every fold; fit_fold empties the CUDA
         # cache instead, so a reused worker holds no GPU memory between tasks.
         # A worker killed by the OS (out of memory) is retried once, as the budget promises.
-        return remote.options(max_retries=1, **options).remote(*call.args)
+        # SPREAD: a fan-out's tasks share arguments the driver put in its own node's object
+        # store, and Ray's default placement follows the data, which piles every task onto the
+        # driver's node while other nodes idle. Spreading copies the arguments once per node.
+        return remote.options(max_retries=1, scheduling_strategy="SPREAD", **options).remote(*call.args)
 
     def _result(self, call: Call, ref) -> Any:
         import ray

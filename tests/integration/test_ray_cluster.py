@@ -121,9 +121,12 @@ def _run_on_two_nodes() -> dict:
         local = importance_tables(frame, folds, names, clusters, runner=here, **kwargs)
         record("importance", runner, all(remote[t].equals(local[t]) for t in kwargs["targets"]))
 
-        frame = make_frame(n_bars=200, symbols=("AAA", "BBB"))
+        # Fits long enough (a few hundred ms) that one node's worker is still busy when the next
+        # task is placed; millisecond fits can all run back to back on the first lease.
+        frame = make_frame(n_bars=1500, symbols=("AAA", "BBB"))
         folds = make_folds(frame, n_folds=3)
-        train = {"feature_columns": FEATURES, "families": {"logistic": {}}, "seed": 4}
+        lightgbm = {"n_estimators": 300, "num_leaves": 31, "min_child_samples": 5, "early_stopping_rounds": 0}
+        train = {"feature_columns": FEATURES, "families": {"lightgbm": lightgbm}, "seed": 4}
         runner = resource.runner()
         fitted = train_out_of_fold(frame, folds, runner=runner, **train)
         record("training", runner, fitted.oof.equals(train_out_of_fold(frame, folds, runner=here, **train).oof))

@@ -3,7 +3,8 @@
 For random sequences of submits, modifies, cancels, fills, state changes and kills:
 - the Rust engine and the plain-Python reference make the same decision, give the same reason
   code and order id, and hold the same positions, working orders, cash and state;
-- no position, exposure, working notional or submit rate passes its limit (prices fixed);
+- no position, exposure, working notional or submit rate passes its limit (prices fixed, so
+  fills happen at the reference and only market or marketable limit orders fill);
 - HALTED never accepts an order, and every denial carries a named, non-zero code;
 - any input at all (NaN, infinities, negative, unknown instruments, bad sides) is a decision.
 """
@@ -164,8 +165,11 @@ def test_rust_and_python_agree_and_no_sequence_breaks_a_limit(limit_set, sequenc
             if kind == "fill":
                 orders = native.open_orders()
                 k = open_ids.index(order_id)
-                qty = min(math.ceil(orders.remaining[k] * op[2]), orders.remaining[k])
                 price = PRICES[int(orders.instrument[k])]
+                limit, side = float(orders.limit[k]), int(orders.side[k])
+                if side * (limit - price) < 0:
+                    continue  # a limit order away from the (fixed) market price cannot fill
+                qty = min(math.ceil(orders.remaining[k] * op[2]), orders.remaining[k])
                 native.fill(order_id, qty, price)
                 python.fill(order_id, qty, price)
             elif kind == "modify":

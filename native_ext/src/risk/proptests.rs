@@ -231,9 +231,13 @@ proptest! {
                     let open = e.open_orders();
                     if open.is_empty() { continue; }
                     let (id, order) = open[pick % open.len()];
+                    let market = PRICES[order.instrument];
+                    if order.side.sign() * (order.limit - market) < 0.0 {
+                        continue; // a limit away from the (fixed) market price cannot fill
+                    }
                     let qty = (order.remaining * fraction).ceil().min(order.remaining);
                     let before = e.position(order.instrument);
-                    e.fill(id, qty, PRICES[order.instrument], 0.0).unwrap();
+                    e.fill(id, qty, market, 0.0).unwrap();
                     let moved = e.position(order.instrument) - before;
                     prop_assert!((moved - order.side.sign() * qty).abs() <= GRID_EPS);
                 }

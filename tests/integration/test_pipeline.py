@@ -79,6 +79,7 @@ def test_full_pipeline_materializes_every_asset_into_the_lake_and_catalog(pipeli
     assert {name: checks[name] for name in blocking} == dict.fromkeys(blocking, True)
     assert set(checks) == blocking | {"volume_spikes", "split_warnings"}
     assert checks["split_warnings"]  # the small experiment's folds are not weak
+    _every_stored_column_is_described(result)
 
     catalog = home / "catalog.duckdb"
     # Live orders decided at the newest bar fill on the bar after it, which does not exist yet.
@@ -203,6 +204,17 @@ def test_a_planted_future_feature_fails_the_leakage_check_and_blocks_training(
     assert "next_close_gap" in check.metadata["culprits"].value
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "trained_models" not in done and "signals" not in done
+
+
+def _every_stored_column_is_described(result: dg.ExecuteInProcessResult) -> None:
+    """The UI shows each asset's columns from dagster/column_schema: none may be unexplained."""
+    bare = set()
+    for event in result.get_asset_materialization_events():
+        schema = event.materialization.metadata.get("dagster/column_schema")
+        assert schema is not None, f"{event.asset_key.to_user_string()} has no column schema"
+        key = event.asset_key.to_user_string()
+        bare |= {f"{key}.{c.name}" for c in schema.value.columns if not c.description}
+    assert not bare, f"columns without a description (add them to assets/metadata.COLUMNS): {sorted(bare)}"
 
 
 def _the_tearsheet_describes_the_traded_series(catalog, home) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from assets.metadata import column_schema, plots_markdown, rounded, table
+from assets.metadata import column_schema, describe_column, plots_markdown, rounded, table
 
 
 def test_every_asset_has_owners_kinds_code_references_and_a_description(small_experiment):
@@ -47,9 +47,29 @@ def test_column_schema_describes_known_columns_features_and_benchmark_twins():
     about = {column.name: column.description for column in schema.columns}
     assert about["symbol"].startswith("Instrument identifier")
     assert "relative strength" in about["rsi_14"].lower()
-    assert about["benchmark_sharpe"] == "Benchmark: Sharpe ratio."
+    assert about["benchmark_sharpe"] == "Benchmark: annualised Sharpe ratio."
     assert about["x"] is None
     assert [column.type for column in schema.columns] == ["string", "float64", "float64", "int8"]
+    assert describe_column("benchmark_cagr") == "Benchmark: Compound annual growth rate."
+
+
+def test_generated_column_names_are_described_from_their_feature_or_metric_and_target():
+    features = {"rsi_14": "Wilder's relative strength index over 14 bars", "ret_log_20": "log return over 20 bars"}
+    rank, z = describe_column("xs_rank_rsi_14", features), describe_column("xs_z_rsi_14", features)
+    relative = describe_column("rel_ret_log_20", features)
+    assert "percentile rank" in rank.lower() and "across symbols" in rank and "rsi_14 (Wilder's" in rank
+    assert "z-score" in z.lower() and "rsi_14 (Wilder's" in z
+    assert relative.startswith("ret_log_20 (log return over 20 bars) minus its mean across symbols")
+    assert describe_column("xs_rank_unknown", features) == ""  # only registered features
+    stability = describe_column("stability__tb_h10")
+    assert stability.startswith(describe_column("stability").removesuffix(".")) and "target tb_h10" in stability
+    assert "target fwd_ret_5" in describe_column("clustered_mda__fwd_ret_5")
+    assert describe_column("no_such_metric__tb_h10") == ""
+    # Through column_schema, the registry's features name the cross-sectional columns' bases.
+    schema = column_schema({"xs_rank_rsi_14": pl.Float64, "rank__tb_h10": pl.Float64})
+    about = {column.name: column.description for column in schema.columns}
+    assert "relative strength" in about["xs_rank_rsi_14"].lower()
+    assert about["rank__tb_h10"].endswith("target tb_h10 only.")
 
 
 def test_table_metadata_is_typed_rounded_and_serializable():

@@ -5,6 +5,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
+from foxml_dagster.dataset import read_training_frame
 from foxml_dagster.ensemble import combine
 from resources.home import Experiment
 
@@ -24,12 +25,12 @@ def ensemble_predictions(
     experiment: Experiment,
     oof_predictions: pl.DataFrame,
     folds: pl.DataFrame,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
     frame = combine(
         oof_predictions,
-        training_frame,
+        read_training_frame(training_frame),
         cfg.ensemble,
         folds=folds,
         n_folds=cfg.splits.n_folds,

@@ -11,6 +11,7 @@ from assets.metadata import markdown_table, table
 from assets.metadata import table as table_metadata
 from foxml_dagster import stats, strategies
 from foxml_dagster.backtest.summary import resolve_periods_per_year
+from foxml_dagster.dataset import read_training_frame
 from foxml_dagster.ensemble import ENSEMBLE_FAMILY, is_ensemble, path_mean
 from foxml_dagster.evaluation import path_summary, score_predictions
 from foxml_dagster.model_ranking import rank_models
@@ -37,12 +38,12 @@ def model_scores(
     experiment: Experiment,
     oof_predictions: pl.DataFrame,
     ensemble_predictions: pl.DataFrame,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
 ) -> pl.DataFrame:
     costs = experiment.config.backtest
     # The ensembles are scored like any family: their folds are the outer folds of nested CV.
     scored = pl.concat([oof_predictions, ensemble_predictions], how="vertical_relaxed")
-    scores = score_predictions(scored, training_frame, cost_bps=costs.cost_bps)
+    scores = score_predictions(scored, read_training_frame(training_frame), cost_bps=costs.cost_bps)
     pooled = scores.filter(pl.col("fold") < 0).sort("target", "auc", descending=[False, True])
     metadata = {"comparison": table(pooled.select(COMPARISON))}
     spread = path_summary(scores)
@@ -251,7 +252,7 @@ def model_ranking(
     model_scores: pl.DataFrame,
     oof_predictions: pl.DataFrame,
     ensemble_predictions: pl.DataFrame,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
     trials: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
@@ -265,7 +266,7 @@ def model_ranking(
     ev = cfg.evaluation
     table = rank_models(
         predictions,
-        training_frame,
+        read_training_frame(training_frame),
         model_scores,
         traded,
         n_boot=ev.bootstrap_samples,

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table, table
+from foxml_dagster.dataset import read_training_frame
 from foxml_dagster.ensemble import (
     ENSEMBLE_FAMILY,
     combiner_from_state,
@@ -69,16 +70,17 @@ def production_models(
     experiment: Experiment,
     home: FoxmlHome,
     ray: RayResource,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
     selected_features: pl.DataFrame,
     oof_predictions: pl.DataFrame,
     model_ranking: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
+    frame = read_training_frame(training_frame, chosen)
     runner = ray.runner()
     result = refit_production(
-        training_frame,
+        frame,
         feature_columns=chosen,
         families=cfg.training.resolved_families(),
         seed=cfg.training.seed,
@@ -92,7 +94,7 @@ def production_models(
     )
     refits = {(r["family"], r["target"]): r for r in rows}
     for target in sorted({r["target"] for r in rows}):
-        m = members(oof_predictions, training_frame, target)
+        m = members(oof_predictions, frame, target)
         versions = {f: refits[(f, target)]["version"] for f in m.families if (f, target) in refits}
         if len(versions) < len(m.families):
             continue  # a member without a production fit: its ensembles cannot run live

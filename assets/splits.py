@@ -39,9 +39,9 @@ from resources.home import Experiment
         ),
     ],
 )
-def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.DataFrame):
+def folds(context: dg.AssetExecutionContext, experiment: Experiment, training_frame: pl.LazyFrame):
     cfg = experiment.config.splits
-    samples = training_frame.select("target", "symbol", "ts", "t1")
+    samples = training_frame.lazy().select("target", "symbol", "ts", "t1").collect()
     fold_rows, audit = make_folds(samples, cfg)
     problems = audit_with(fold_rows, samples, cfg)
     weak = weak_split_warnings(samples, audit, cfg)

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import markdown_table
+from foxml_dagster.dataset import read_training_frame
 from foxml_dagster.training import LEAK_KINDS, TrainingConfig, audit_predictions, train_out_of_fold
 from resources.home import Experiment, FoxmlHome
 from resources.ray import RayResource
@@ -61,7 +62,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
         experiment: Experiment,
         home: FoxmlHome,
         ray: RayResource,
-        training_frame: pl.DataFrame,
+        training_frame: pl.LazyFrame,
         folds: pl.DataFrame,
         selected_features: pl.DataFrame,
     ):
@@ -71,9 +72,10 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
         cfg = experiment.config.training
         spec = cfg.resolved_families()[family]
         chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
+        frame = read_training_frame(training_frame, chosen)
         runner = ray.runner()
         result = train_out_of_fold(
-            training_frame,
+            frame,
             folds,
             feature_columns=chosen,
             families={family: spec},
@@ -83,7 +85,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             memory_mb=cfg.memory_mb,
         )
         # Re-derive from the predictions themselves that no model saw the outcome it predicts.
-        problems = audit_predictions(result.oof, folds, training_frame)
+        problems = audit_predictions(result.oof, folds, frame)
         leaks = [p for p in problems if p.kind in LEAK_KINDS]
         if leaks:
             raise ValueError(
@@ -92,7 +94,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             )
         per_model = {}
         if result.oof.height:
-            scores = score_predictions(result.oof, training_frame)
+            scores = score_predictions(result.oof, frame)
             for row in scores.filter(pl.col("fold") >= 0).iter_rows(named=True):
                 per_model[f"{family}:{row['target']}:fold{row['fold']}"] = {
                     k: row[k] for k in ("n", "auc", "log_loss", "ic", "rank_ic")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -75,6 +76,12 @@ def feature_columns(frame: pl.DataFrame | pl.Schema) -> list[str]:
     label columns."""
     columns = frame.names() if isinstance(frame, pl.Schema) else frame.columns
     return [c for c in columns if c not in KEYS and c not in LABEL_COLUMNS]
+
+
+def read_training_frame(stored: pl.LazyFrame | pl.DataFrame, features: Sequence[str] = ()) -> pl.DataFrame:
+    """The stored training frame's keys and label columns plus only `features`: a stage that
+    uses k of the 200-odd feature columns reads k from the lake (none for label-only stages)."""
+    return stored.lazy().select(*KEYS, *LABEL_COLUMNS, *features).collect()
 
 
 def build_training_frame(

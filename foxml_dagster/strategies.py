@@ -183,8 +183,14 @@ def strategy_returns(
     backtest is (`run_backtest`), so every trial sees the same limits. `labels` and
     `periods_per_year` tell the sizing policies each target's horizon and the bar frequency.
     """
-    weights, described = [], []
-    # Each (family, target) once, rather than filtering the whole frame for every variant.
+    if benchmark_equity is None:
+        from foxml_dagster.backtest import benchmark_prices, hold_equity
+
+        benchmark_equity = hold_equity(benchmark_prices(bars, backtest.benchmark))
+    series, described = [], []
+    # Each (family, target) once, rather than filtering the whole frame for every variant; its
+    # variants' signals are backtested and dropped before the next pair's are built, so the grid
+    # holds one pair's signals at a time, not (pairs x variants) copies of the panel.
     by_pair = predictions.partition_by("family", "target", as_dict=True)
     contexts: dict = {}
     for family, target in sorted(by_pair):
@@ -192,30 +198,40 @@ def strategy_returns(
             contexts[target] = sizing_context(
                 target, bars, labels or LabelsConfig(), cost_bps=backtest.cost_bps, periods_per_year=periods_per_year
             )
+        weights = []
         for variant in grid:
             name = strategy_name(family, target, variant)
             sized = variant_signals(by_pair[(family, target)], target, family, variant, signals, contexts[target])
             weights.append(sized.select(pl.lit(name).alias("strategy"), "symbol", "ts", "target_weight"))
             described.append((name, family, target, variant.name))
-    if not weights:
+        series.extend(_backtested(weights, bars, backtest, benchmark_equity, execution))
+    if not series:
         raise ValueError("no predictions to build strategies from")
-    if benchmark_equity is None:
-        from foxml_dagster.backtest import benchmark_prices, hold_equity
-
-        benchmark_equity = hold_equity(benchmark_prices(bars, backtest.benchmark))
-    if execution is None:
-        # Every strategy in a few vectorised passes: the same series run_backtest gives each.
-        series = run_backtests(pl.concat(weights), bars, backtest, benchmark_equity=benchmark_equity)
-    else:
-        # The risk engine keeps an account per strategy: routed ones go one at a time.
-        series = pl.concat(
-            run_backtest(
-                w.drop("strategy"), bars, backtest, benchmark_equity=benchmark_equity, execution=execution
-            ).select(pl.lit(w["strategy"][0]).alias("strategy"), pl.all())
-            for w in weights
-        )
+    series = pl.concat(series)
     labels_of = pl.DataFrame(described, schema=["strategy", "family", "target", "variant"], orient="row")
     return series.join(labels_of, on="strategy", how="left", maintain_order="left").select(STRATEGY_COLUMNS)
+
+
+def _backtested(
+    weights: list[pl.DataFrame],
+    bars: pl.DataFrame,
+    backtest: BacktestConfig,
+    benchmark_equity: pl.DataFrame,
+    execution: ExecutionConfig | None,
+) -> list[pl.DataFrame]:
+    """The backtest series of strategies given as (strategy, symbol, ts, target_weight) frames."""
+    if not weights:
+        return []
+    if execution is None:
+        # Every strategy in a few vectorised passes: the same series run_backtest gives each.
+        return [run_backtests(pl.concat(weights), bars, backtest, benchmark_equity=benchmark_equity)]
+    # The risk engine keeps an account per strategy: routed ones go one at a time.
+    return [
+        run_backtest(w.drop("strategy"), bars, backtest, benchmark_equity=benchmark_equity, execution=execution).select(
+            pl.lit(w["strategy"][0]).alias("strategy"), pl.all()
+        )
+        for w in weights
+    ]
 
 
 def variant_signals(

@@ -67,49 +67,51 @@ RANKING_SCHEMA: dict[str, pl.DataType] = {
 def weighted_auc(y: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """ROC AUC with each sample counted counts[..., i] times (ties count half), for one or many
     rows of counts at once: the Mann-Whitney statistic over tie groups of the sorted scores."""
-    order = np.argsort(score, kind="stable")
-    s, yy = score[order], y[order]
-    c = np.atleast_2d(counts)[:, order].astype(np.float64)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    pos = c * (yy == 1)
-    neg = c - pos
-    if len(starts) < len(s):  # tied scores form one group each: ties count half
-        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den > 0, num / den, np.nan)
+    _, group = np.unique(score, return_inverse=True)
+    c = np.atleast_2d(counts).astype(np.float64)
+    n_groups = int(group.max()) + 1 if len(group) else 0
+
+    def per_group(rows: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(group[rows], weights=w[rows], minlength=n_groups) for w in c])
+
+    out = _auc_of_counts(per_group(y == 1), per_group(y != 1))
     return out if np.ndim(counts) > 1 else out[0]
 
 
 def weighted_ic(x: np.ndarray, r: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Pearson correlation of x and r with each sample counted counts[..., i] times."""
     c = np.atleast_2d(counts).astype(np.float64)
-    n = c.sum(axis=1)
-    mx, mr = c @ x / n, c @ r / n
-    cov = c @ (x * r) / n - mx * mr
-    vx, vr = c @ (x * x) / n - mx**2, c @ (r * r) / n - mr**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where((vx > 0) & (vr > 0), cov / np.sqrt(np.clip(vx, 0, None) * np.clip(vr, 0, None)), np.nan)
+    out = _ic_of_moments(c @ np.column_stack([np.ones_like(x), x, r, x * r, x * x, r * r]))
     return out if np.ndim(counts) > 1 else out[0]
 
 
-#: Bootstrap counts held at once (replicates x rows), about 40 MB of float64.
+#: Bootstrap cells held at once (replicates x timestamps or distinct scores), about 40 MB of float64.
 _CHUNK_CELLS = 5_000_000
 
 
-def _block_counts(
-    stamp_of_row: np.ndarray, n_stamps: int, block: int, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """(n_boot, rows): how often each row is drawn by a moving-block bootstrap of the timestamps."""
+def _stamp_draws(n_stamps: int, block: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_stamps): how often each timestamp is drawn by a moving-block bootstrap."""
     block = max(1, min(block, n_stamps))
     n_blocks = int(np.ceil(n_stamps / block))
     starts = rng.integers(0, n_stamps - block + 1, size=(n_boot, n_blocks))
     drawn = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n_stamps]
     flat = (np.arange(n_boot)[:, None] * n_stamps + drawn).ravel()
-    per_stamp = np.bincount(flat, minlength=n_boot * n_stamps).reshape(n_boot, n_stamps).astype(np.float64)
-    return per_stamp[:, stamp_of_row]
+    return np.bincount(flat, minlength=n_boot * n_stamps).reshape(n_boot, n_stamps).astype(np.float64)
+
+
+def _by_stamp_and_score(y: np.ndarray, score: np.ndarray, stamp_of_row: np.ndarray, n_stamps: int):
+    """(positives, negatives): sparse (timestamps x distinct scores) counts, scores ascending."""
+    from scipy import sparse
+
+    _, group = np.unique(score, return_inverse=True)
+    shape = (n_stamps, int(group.max()) + 1 if len(group) else 0)
+    positive = y == 1
+
+    def counts(rows: np.ndarray):
+        ones = np.ones(int(rows.sum()))
+        return sparse.csr_matrix((ones, (stamp_of_row[rows], group[rows])), shape=shape).T.tocsr()
+
+    return counts(positive), counts(~positive)
 
 
 def bootstrap_metrics(
@@ -124,15 +126,24 @@ def bootstrap_metrics(
     confidence: float,
     seed: int,
 ) -> dict[str, float]:
-    """auc and ic with their bootstrap intervals, the ic's standard error and t-stat."""
-    # Replicates in chunks, so memory stays near _CHUNK_CELLS counts whatever the panel's size.
-    chunk = max(1, min(n_boot, _CHUNK_CELLS // max(len(y), 1)))
+    """auc and ic with their bootstrap intervals, the ic's standard error and t-stat.
+
+    A replicate draws whole timestamps, so it weighs every row by its timestamp's draw count:
+    the IC's weighted sums are sums over timestamps of per-timestamp sums, and the AUC's counts
+    of positives and negatives per distinct score are the draw counts times a fixed timestamps x
+    scores table. Each replicate then costs the timestamps and distinct scores, not the rows, and
+    gives what `weighted_auc` and `weighted_ic` give on the row weights (up to rounding)."""
+    positives, negatives = _by_stamp_and_score(y, score, stamp_of_row, n_stamps)
+    columns = (np.ones_like(score), score, ret, score * ret, score * score, ret * ret)
+    moments = np.column_stack([np.bincount(stamp_of_row, weights=c, minlength=n_stamps) for c in columns])
+    # Replicates in chunks, so memory stays near _CHUNK_CELLS whatever the panel's size.
+    chunk = max(1, min(n_boot, _CHUNK_CELLS // max(positives.shape[0], n_stamps, 1)))
     rng = np.random.default_rng(seed)
     aucs, ics = [], []
     for first in range(0, n_boot, chunk):
-        counts = _block_counts(stamp_of_row, n_stamps, block, min(chunk, n_boot - first), rng)
-        aucs.append(weighted_auc(y, score, counts))
-        ics.append(weighted_ic(score, ret, counts))
+        draws = _stamp_draws(n_stamps, block, min(chunk, n_boot - first), rng)
+        aucs.append(_auc_of_counts((positives @ draws.T).T, (negatives @ draws.T).T))
+        ics.append(_ic_of_moments(draws @ moments))
     aucs, ics = np.concatenate(aucs), np.concatenate(ics)
     ones = np.ones(len(y))
     lo, hi = (1 - confidence) / 2, (1 + confidence) / 2
@@ -155,6 +166,26 @@ def bootstrap_metrics(
         "ic_se": se,
         "ic_tstat": ic / se if se and np.isfinite(ic) else None,
     }
+
+
+def _auc_of_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Per row, the AUC of positives and negatives counted per distinct score (ascending): each
+    positive beats the negatives of lower scores and ties half of its own score's."""
+    below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (below + 0.5 * neg)).sum(axis=1)
+    den = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _ic_of_moments(m: np.ndarray) -> np.ndarray:
+    """Per row, Pearson's correlation from weighted sums (n, x, r, xr, xx, rr)."""
+    n = m[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, mr = m[:, 1] / n, m[:, 2] / n
+        cov = m[:, 3] / n - mx * mr
+        vx, vr = m[:, 4] / n - mx**2, m[:, 5] / n - mr**2
+        return np.where((vx > 0) & (vr > 0), cov / np.sqrt(np.clip(vx, 0, None) * np.clip(vr, 0, None)), np.nan)
 
 
 def _median_span(ts: np.ndarray, t1: np.ndarray, grid: np.ndarray) -> int:

@@ -52,6 +52,8 @@ __all__ = [
     "SignalLag",
     "signal_lag",
     "signals_from_predictions",
+    "sized_signals",
+    "source_rows",
 ]
 
 RISK_ACTIONS = (
@@ -143,9 +145,24 @@ def signals_from_predictions(
     `source` is the family the signal came from. Sorted by (symbol, ts). See the module
     docstring for the order of the checks and the meaning of each risk_action.
     """
+    rows, source = source_rows(predictions, target, family)
+    return sized_signals(rows, source, target=target, limits=limits, gain=gain, policy=policy, context=context)
+
+
+def sized_signals(
+    rows: pl.DataFrame,
+    source: str,
+    *,
+    target: str,
+    limits: RiskLimits | None = None,
+    gain: float = 4.0,
+    policy: PolicyParams | None = None,
+    context: SizingContext | None = None,
+) -> pl.DataFrame:
+    """`signals_from_predictions` on rows already checked and sorted by `source_rows`: what the
+    strategy grid calls for each variant of one (family, target), checking its rows once."""
     config = SignalConfig(gain=gain, risk=limits if limits is not None else RiskLimits())
     lim = config.risk
-    rows, source = _one_source(predictions, target, family)
     if policy is not None and context is None:
         raise ValueError(f"policy {policy.policy!r} needs a SizingContext (sizing.sizing_context) for its market data")
 
@@ -170,8 +187,8 @@ def signals_from_predictions(
     )
 
 
-def _one_source(predictions: pl.DataFrame, target: str, family: str | None) -> tuple[pl.DataFrame, str]:
-    """The rows of one (family, target), checked, sorted by (symbol, ts)."""
+def source_rows(predictions: pl.DataFrame, target: str, family: str | None = None) -> tuple[pl.DataFrame, str]:
+    """(symbol, ts, y_score of one (family, target), checked and sorted by (symbol, ts); the family)."""
     needed = ["family", "target", "symbol", "ts", "y_score"]
     missing = [c for c in needed if c not in predictions.columns]
     if missing:

@@ -26,7 +26,7 @@ from foxml_dagster.backtest import BacktestConfig, run_backtest, run_backtests
 from foxml_dagster.execution.config import ExecutionConfig
 from foxml_dagster.labels.config import LabelsConfig
 from foxml_dagster.settings import Settings
-from foxml_dagster.signals import SignalConfig, signals_from_predictions
+from foxml_dagster.signals import SignalConfig, sized_signals, source_rows
 from foxml_dagster.sizing import BOOK_POLICIES, PolicyParams, sizing_context
 
 __all__ = [
@@ -199,9 +199,10 @@ def strategy_returns(
                 target, bars, labels or LabelsConfig(), cost_bps=backtest.cost_bps, periods_per_year=periods_per_year
             )
         weights = []
+        rows = source_rows(by_pair[(family, target)], target, family)  # checked once for every variant
         for variant in grid:
             name = strategy_name(family, target, variant)
-            sized = variant_signals(by_pair[(family, target)], target, family, variant, signals, contexts[target])
+            sized = _sized(rows, target, variant, signals, contexts[target])
             weights.append(sized.select(pl.lit(name).alias("strategy"), "symbol", "ts", "target_weight"))
             described.append((name, family, target, variant.name))
         series.extend(_backtested(weights, bars, backtest, benchmark_equity, execution))
@@ -244,11 +245,16 @@ def variant_signals(
 ) -> pl.DataFrame:
     """The signals of one (family, target) under one variant: what the grid backtests, and what
     the `research_signals` asset trades for the configured variant."""
+    return _sized(source_rows(predictions, target, family), target, variant, signals, context)
+
+
+def _sized(
+    rows: tuple[pl.DataFrame, str], target: str, variant: SignalVariant, signals: SignalConfig, context
+) -> pl.DataFrame:
     cfg = variant.config(signals)
-    return signals_from_predictions(
-        predictions,
+    return sized_signals(
+        *rows,
         target=target,
-        family=family,
         limits=cfg.risk,
         gain=cfg.gain,
         policy=variant.sizing,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -142,7 +143,7 @@ def run_backtest(
     sig, px = _checked_inputs(signals, bars, ["symbol"])
 
     panel = (
-        px.join(sig, on=["symbol", "ts"], how="left")
+        px.join(sig.drop("_row"), on=["symbol", "ts"], how="left")
         .with_columns(pl.col("target_weight").fill_null(0.0).alias("w"))
         .pipe(route_weights, execution, cost_bps=config.cost_bps)  # one engine for every path
         .with_columns(
@@ -201,10 +202,6 @@ def benchmark_prices(bars: pl.DataFrame, benchmark: BenchmarkConfig) -> pl.DataF
     raise ValueError("backtest.benchmark kind: file: read the file and pass its hold_equity as benchmark_equity")
 
 
-#: Rows of strategy x bar panel the batched backtest holds at once (about 0.5 GB at its widest).
-BATCH_ROWS = 4_000_000
-
-
 def run_backtests(
     signals: pl.DataFrame,
     bars: pl.DataFrame,
@@ -216,23 +213,95 @@ def run_backtests(
     """`run_backtest` for many strategies at once, without the risk engine.
 
     `signals` holds symbol, ts, target_weight and a `by` column naming the strategy; the result
-    is `by` followed by SERIES_COLUMNS, and each strategy's rows are those `run_backtest` gives
-    its signals alone (same timing, costs, span and benchmark alignment; tests/unit/
-    test_signals_backtest.py compares them). Strategies are computed together in batches of at
-    most BATCH_ROWS strategy x bar rows, so a grid of hundreds costs a few vectorised passes
-    instead of hundreds of small ones.
+    is `by` followed by SERIES_COLUMNS, sorted by (`by`, ts), and each strategy's rows are those
+    `run_backtest` gives its signals alone (same timing, costs, span and benchmark alignment;
+    tests/unit/test_signals_backtest.py compares them). The bars are laid out once as arrays (a
+    row per bar, sorted by symbol and time) and each strategy is a few array passes over them,
+    so a grid of hundreds of strategies costs hundreds of passes over the bars, in memory of
+    one strategy's arrays.
     """
     config = config if config is not None else BacktestConfig()
     sig, px = _checked_inputs(signals, bars, [by, "symbol"])
     if benchmark_equity is None:
         benchmark_equity = hold_equity(benchmark_prices(bars, config.benchmark))
-    names = sig.get_column(by).unique(maintain_order=True)
-    per_batch = max(1, BATCH_ROWS // max(px.height, 1))
-    parts = [
-        _batch(sig.filter(pl.col(by).is_in(names[i : i + per_batch].implode())), px, config, benchmark_equity, by)
-        for i in range(0, len(names), per_batch)
-    ]
+    book = _BarArrays(px, benchmark_equity)
+    parts = []
+    by_strategy = sig.partition_by(by, as_dict=True)
+    for key in sorted(by_strategy):
+        part = by_strategy[key]
+        series = book.series(part.get_column("_row").to_numpy(), part.get_column("target_weight").to_numpy(), config)
+        parts.append(series.select(pl.lit(key[0], dtype=sig.schema[by]).alias(by), pl.all()))
     return pl.concat(parts)
+
+
+class _BarArrays:
+    """The bars of the signalled symbols as arrays (sorted by symbol, ts), and the benchmark's
+    level at each of their timestamps: what every strategy of a grid is computed on."""
+
+    def __init__(self, px: pl.DataFrame, benchmark_equity: pl.DataFrame):
+        symbol = px.get_column("symbol")
+        self.first_of_symbol = (symbol != symbol.shift(1)).fill_null(True).to_numpy()
+        self.symbol_code = np.cumsum(self.first_of_symbol) - 1
+        close = px.get_column("close").to_numpy()
+        last_of_symbol = np.r_[self.first_of_symbol[1:], True]
+        # The return from this bar's close to the symbol's next bar's; nothing after its last bar.
+        self.fwd_ret = np.where(last_of_symbol, 0.0, np.r_[close[1:], 1.0] / close - 1)
+        self.stamps = px.get_column("ts").unique().sort()
+        self.ts_code = np.searchsorted(
+            self.stamps.to_physical().to_numpy(), px.get_column("ts").to_physical().to_numpy()
+        )
+        # The benchmark as `align_to` values it: its level at (or before) each ts, null before it starts.
+        levels = pl.DataFrame({"ts": self.stamps}).join_asof(
+            benchmark_equity.select("ts", "equity").sort("ts"), on="ts", strategy="backward"
+        )
+        self.benchmark_level = levels.get_column("equity").fill_null(np.nan).to_numpy()
+
+    def series(self, rows: np.ndarray, weights: np.ndarray, config: BacktestConfig) -> pl.DataFrame:
+        """SERIES_COLUMNS of the strategy holding `weights` at bar rows `rows` (0 elsewhere)."""
+        w = np.zeros(len(self.fwd_ret))
+        w[rows] = weights
+        w_prev = np.r_[0.0, w[:-1]]
+        w_prev[self.first_of_symbol] = 0.0
+        # Its symbols' bars from its first signal to the first bar after its last (closing the book).
+        held = np.zeros(self.symbol_code[-1] + 1, dtype=bool)
+        held[self.symbol_code[rows]] = True
+        in_book = held[self.symbol_code]
+        first, last = self.ts_code[rows].min(), self.ts_code[rows].max()
+        after = self.ts_code[in_book & (self.ts_code > last)]
+        end = after.min() if after.size else last
+        keep = in_book & (self.ts_code >= first) & (self.ts_code <= end)
+        t, wk = self.ts_code[keep], w[keep]
+        n_ts = len(self.stamps)
+
+        def per_ts(values: np.ndarray) -> np.ndarray:
+            return np.bincount(t, weights=values, minlength=n_ts)[present]
+
+        present = np.bincount(t, minlength=n_ts) > 0
+        gross = per_ts(wk * self.fwd_ret[keep])
+        turnover = per_ts(np.abs(wk - w_prev[keep]))
+        cost = turnover * (config.cost_bps / 1e4)
+        net = gross - cost
+        level = self.benchmark_level[present]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = np.r_[level[1:] / level[:-1] - 1, 0.0]
+        step = np.where(np.isfinite(step), step, 0.0)
+        return pl.DataFrame(
+            {
+                "ts": self.stamps.filter(pl.Series(present)),
+                "gross_return": gross,
+                "cost": cost,
+                "net_return": net,
+                "turnover": turnover,
+                "gross_exposure": per_ts(np.abs(wk)),
+                "net_exposure": per_ts(wk),
+                "long_exposure": per_ts(np.clip(wk, 0, None)),
+                "short_exposure": per_ts(np.clip(wk, None, 0)),
+                "n_positions": per_ts((wk != 0).astype(np.float64)).astype(np.int64),
+                "equity": np.cumprod(1 + net),
+                "benchmark_return": step,
+                "benchmark_equity": np.cumprod(1 + step),
+            }
+        )
 
 
 def _checked_inputs(signals: pl.DataFrame, bars: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -254,12 +323,6 @@ def _checked_inputs(signals: pl.DataFrame, bars: pl.DataFrame, keys: list[str]) 
         raise ValueError("signals is empty; nothing to backtest")
     if sig.get_column("target_weight").is_null().any():
         raise ValueError("signals: target_weight has nulls")
-    n_dup = sig.height - sig.select(*keys, "ts").n_unique()
-    if n_dup:
-        strategy = "" if keys == ["symbol"] else f" per {keys[0]}"
-        raise ValueError(
-            f"signals: {n_dup} duplicate ({', '.join(keys)}, ts) rows; pass one target's signals{strategy}"
-        )
     px = (
         bars.select(pl.col("symbol").cast(pl.String), "ts", pl.col("close").cast(pl.Float64))
         .filter(pl.col("symbol").is_in(sig.get_column("symbol").unique().implode()))
@@ -269,71 +332,24 @@ def _checked_inputs(signals: pl.DataFrame, bars: pl.DataFrame, keys: list[str]) 
         raise ValueError("bars: duplicate (symbol, ts) rows")
     if not (px.get_column("close") > 0).all():
         raise ValueError("bars: close must be > 0 and not null")
-    unmatched = sig.join(px, on=["symbol", "ts"], how="anti")
+    # Each signal's bar row: a signal with none cannot be traded, and two signals of one
+    # strategy on one bar row are duplicates (counted on integer ids, not the strings).
+    sig = sig.join(
+        px.select("symbol", "ts").with_row_index("_row"), on=["symbol", "ts"], how="left", maintain_order="left"
+    )
+    unmatched = sig.filter(pl.col("_row").is_null())
     if unmatched.height:
         first = unmatched.sort("ts").row(0, named=True)
         raise ValueError(
             f"{unmatched.height} signals have no bar of their symbol at their ts "
             f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
         )
+    strategies = [k for k in keys if k != "symbol"]
+    per_strategy = sig.group_by(*strategies) if strategies else sig.group_by(pl.lit(0))
+    n_dup = sig.height - per_strategy.agg(pl.col("_row").n_unique())["_row"].sum()
+    if n_dup:
+        strategy = "" if keys == ["symbol"] else f" per {keys[0]}"
+        raise ValueError(
+            f"signals: {n_dup} duplicate ({', '.join(keys)}, ts) rows; pass one target's signals{strategy}"
+        )
     return sig, px
-
-
-def _batch(sig: pl.DataFrame, px: pl.DataFrame, config: BacktestConfig, benchmark_equity, by: str) -> pl.DataFrame:
-    keys = [by, "symbol"]
-    panel = (
-        sig.select(keys)
-        .unique()
-        .join(px, on="symbol")
-        .join(sig, on=[*keys, "ts"], how="left")
-        .with_columns(pl.col("target_weight").fill_null(0.0).alias("w"))
-        .sort(by, "symbol", "ts")
-        .with_columns(
-            (pl.col("close").shift(-1).over(keys) / pl.col("close") - 1).fill_null(0.0).alias("fwd_ret"),
-            pl.col("w").shift(1).over(keys).fill_null(0.0).alias("w_prev"),
-        )
-        .with_columns(
-            (pl.col("w") * pl.col("fwd_ret")).alias("pnl"),
-            (pl.col("w") - pl.col("w_prev")).abs().alias("trade"),
-        )
-    )
-    # Each strategy from its first signal to the first bar after its last (closing the book).
-    bounds = sig.group_by(by).agg(pl.col("ts").min().alias("_first"), pl.col("ts").max().alias("_last"))
-    after = (
-        panel.join(bounds, on=by)
-        .filter(pl.col("ts") > pl.col("_last"))
-        .group_by(by)
-        .agg(pl.col("ts").min().alias("_end"))
-    )
-    bounds = bounds.join(after, on=by, how="left").with_columns(pl.col("_end").fill_null(pl.col("_last")))
-    panel = panel.join(bounds, on=by).filter(pl.col("ts").is_between(pl.col("_first"), pl.col("_end")))
-    cost_rate = config.cost_bps / 1e4
-    series = (
-        panel.group_by(by, "ts")
-        .agg(
-            pl.col("pnl").sum().alias("gross_return"),
-            pl.col("trade").sum().alias("turnover"),
-            pl.col("w").abs().sum().alias("gross_exposure"),
-            pl.col("w").sum().alias("net_exposure"),
-            pl.col("w").clip(lower_bound=0).sum().alias("long_exposure"),
-            pl.col("w").clip(upper_bound=0).sum().alias("short_exposure"),
-            (pl.col("w") != 0).sum().cast(pl.Int64).alias("n_positions"),
-        )
-        .sort(by, "ts")
-        .with_columns((pl.col("turnover") * cost_rate).alias("cost"))
-        .with_columns((pl.col("gross_return") - pl.col("cost")).alias("net_return"))
-        .with_columns((1 + pl.col("net_return")).cum_prod().over(by).alias("equity"))
-    )
-    # The benchmark as `align_to` values it: its level at each row's ts, the return to the next row.
-    stamps = series.select("ts").unique().sort("ts")
-    levels = stamps.join_asof(benchmark_equity.select("ts", "equity").sort("ts"), on="ts", strategy="backward")
-    step = pl.col("equity").shift(-1).over(by) / pl.col("equity") - 1
-    bench = (
-        series.select(by, "ts")
-        .join(levels, on="ts", how="left")
-        .sort(by, "ts")
-        .with_columns(pl.when(step.is_finite()).then(step).otherwise(0.0).fill_null(0.0).alias("benchmark_return"))
-        .with_columns((1 + pl.col("benchmark_return")).cum_prod().over(by).alias("benchmark_equity"))
-        .drop("equity")
-    )
-    return series.join(bench, on=[by, "ts"], how="left").select(by, *SERIES_COLUMNS)

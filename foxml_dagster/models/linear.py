@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, StrictInt
@@ -25,6 +25,12 @@ class LogisticFamily(ModelFamily):
 
     class Params(FamilyParams):
         C: float = Field(1.0, gt=0, description="inverse L2 strength (smaller: stronger regularisation)")
+        solver: Literal["newton-cholesky", "lbfgs"] = Field(
+            "newton-cholesky",
+            description="newton-cholesky: exact Newton steps, a few passes over the rows whatever their number, "
+            "with a features x features Hessian (best up to some hundreds of features); lbfgs: for many more "
+            "features, at many more passes",
+        )
         max_iter: StrictInt = Field(1000, ge=1, description="most solver iterations")
         tol: float = Field(1e-6, gt=0, description="the solver's stopping tolerance")
 
@@ -43,6 +49,7 @@ class LogisticFamily(ModelFamily):
                     "logistic",
                     LogisticRegression(
                         C=float(self.params["C"]),
+                        solver=str(self.params["solver"]),
                         max_iter=int(self.params["max_iter"]),
                         tol=float(self.params["tol"]),
                         random_state=self.seed,

@@ -311,8 +311,8 @@ def test_tearsheet_has_headline_and_monthly_tables() -> None:
     assert f"{100 * jan:.2f}%" in md
 
 
-def test_the_batched_backtest_gives_each_strategy_the_series_run_backtest_gives_it(monkeypatch) -> None:
-    from foxml_dagster.backtest import engine, hold_equity, run_backtests
+def test_the_batched_backtest_gives_each_strategy_the_series_run_backtest_gives_it() -> None:
+    from foxml_dagster.backtest import hold_equity, run_backtests
 
     rng = np.random.default_rng(3)
     start = datetime(2022, 1, 3, tzinfo=UTC)
@@ -336,7 +336,6 @@ def test_the_batched_backtest_gives_each_strategy_the_series_run_backtest_gives_
     # A benchmark that starts after some strategies do (its level is unknown before).
     benchmark = hold_equity(bars.filter(pl.col("ts") >= start + timedelta(days=15)))
     config = BacktestConfig(cost_bps=7.0)
-    monkeypatch.setattr(engine, "BATCH_ROWS", 150)  # several batches, as a large panel would take
     batched = run_backtests(
         pl.concat(w.with_columns(pl.lit(n).alias("strategy")) for n, w in strategies.items()),
         bars,

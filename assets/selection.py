@@ -8,7 +8,7 @@ from assets.metadata import markdown_table
 from assets.metadata import table as table_metadata
 from foxml_dagster import leakage
 from foxml_dagster.backtest.summary import resolve_periods_per_year
-from foxml_dagster.dataset import feature_columns
+from foxml_dagster.dataset import feature_columns, read_training_frame, sample_per_target
 from foxml_dagster.features import feature_set
 from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import rank_targets, select_features
@@ -38,12 +38,12 @@ def leakage_report(
     experiment: Experiment,
     ray: RayResource,
     bars: pl.DataFrame,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
     folds: pl.DataFrame,
 ):
     cfg = experiment.config
     sel = cfg.selection
-    names = feature_columns(training_frame)
+    names = feature_columns(training_frame.collect_schema())
     specs = feature_set(cfg.features.set)
     bounds = {spec.name: spec.bounds for spec in specs if spec.bounds is not None}
     cap, seed = sel.leakage_max_rows, cfg.training.seed
@@ -53,17 +53,18 @@ def leakage_report(
     benchmark = cfg.labels.forward_returns.benchmark
     if benchmark is not None and cfg.labels.forward_returns.excess == "benchmark":
         probed = pl.concat([probed.filter(pl.col("symbol") != benchmark), bars.filter(pl.col("symbol") == benchmark)])
+    # The sampled checks read their sample and the fold checks the keys, never the whole frame.
+    sampled = sample_per_target(training_frame, cap, seed)
+    keys = read_training_frame(training_frame)
     rows = [
         *leakage.feature_lookahead_rows(probed, specs, seed=seed, runner=ray.stage_runner()),
-        *leakage.target_copy_rows(training_frame, names, max_abs_corr=sel.leak_corr, max_rows=cap, seed=seed),
-        *leakage.single_feature_score_rows(training_frame, names, max_auc=sel.leak_auc, max_rows=cap, seed=seed),
-        *leakage.importance_dominance_rows(
-            training_frame, names, max_share=sel.max_importance_share, seed=seed, max_rows=cap
-        ),
+        *leakage.target_copy_rows(sampled, names, max_abs_corr=sel.leak_corr, max_rows=cap, seed=seed),
+        *leakage.single_feature_score_rows(sampled, names, max_auc=sel.leak_auc, max_rows=cap, seed=seed),
+        *leakage.importance_dominance_rows(sampled, names, max_share=sel.max_importance_share, seed=seed, max_rows=cap),
         *leakage.preprocessing_rows(training_frame, names, bounds=bounds),
         *leakage.label_lookahead_rows(probed, lambda b: make_labels(b, cfg.labels), seed=seed),
-        *leakage.label_span_rows(training_frame),
-        *leakage.fold_audit_rows(folds, training_frame, cfg.splits),
+        *leakage.label_span_rows(keys),
+        *leakage.fold_audit_rows(folds, keys, cfg.splits),
     ]
     report = leakage.leakage_report(rows)
     found = leakage.failures(report)
@@ -92,14 +93,16 @@ def selected_features(
     context: dg.AssetExecutionContext,
     experiment: Experiment,
     ray: RayResource,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
     folds: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
     runner = ray.stage_runner()  # in-process unless a Ray cluster is configured
-    table = select_features(
-        training_frame, folds, feature_columns(training_frame), cfg.selection, seed=cfg.training.seed, runner=runner
-    )
+    # A uniform draw of each target's rows, and the folds of the rows drawn: the caps on
+    # correlation and importance rows then draw from it, as they would from the whole frame.
+    frame = sample_per_target(training_frame, cfg.selection.max_rows, cfg.training.seed)
+    folds = folds.join(frame.select("target", "symbol", "ts"), on=["target", "symbol", "ts"], how="semi")
+    table = select_features(frame, folds, feature_columns(frame), cfg.selection, seed=cfg.training.seed, runner=runner)
     combined = "combined_rank" in table.columns
     order = (
         table.sort("combined_rank", nulls_last=True)
@@ -132,13 +135,14 @@ def target_ranking(
     context: dg.AssetExecutionContext,
     experiment: Experiment,
     home: FoxmlHome,
-    training_frame: pl.DataFrame,
+    training_frame: pl.LazyFrame,
     folds: pl.DataFrame,
     selected_features: pl.DataFrame,
     bars: pl.DataFrame,
 ) -> pl.DataFrame:
     cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
+    training_frame = read_training_frame(training_frame, chosen)
     space = TrialSpace(cfg)
     targets = sorted(training_frame["target"].unique().to_list())
     # Trials counted so far on this data set, plus this run's selection and ranking looks.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from foxml_dagster.labels import LabelsConfig
@@ -82,6 +83,33 @@ def read_training_frame(stored: pl.LazyFrame | pl.DataFrame, features: Sequence[
     """The stored training frame's keys and label columns plus only `features`: a stage that
     uses k of the 200-odd feature columns reads k from the lake (none for label-only stages)."""
     return stored.lazy().select(*KEYS, *LABEL_COLUMNS, *features).collect()
+
+
+def sample_per_target(stored: pl.LazyFrame | pl.DataFrame, max_rows: int | None, seed: int) -> pl.DataFrame:
+    """At most `max_rows` rows of each target, drawn uniformly without replacement (seeded) and
+    kept in the stored order, read from `stored` (the training frame in the lake) without loading
+    the rest: what the sampled stages (leakage checks, feature selection) read, whatever the
+    frame's size. The draw is `uniform_draw` on the target's rows, as `leakage.sample_rows` draws,
+    so a check given this sample sees the rows it would have drawn from the whole frame."""
+    lazy = stored.lazy()
+    heights = lazy.group_by("target", maintain_order=True).len().collect()
+    parts = []
+    for target, height in heights.iter_rows():
+        rows = lazy.filter(pl.col("target") == target)
+        keep = uniform_draw(height, max_rows, seed)
+        if keep is not None:
+            rows = rows.with_row_index("_row").filter(pl.col("_row").is_in(pl.Series(keep, dtype=pl.UInt32)))
+            rows = rows.drop("_row")
+        parts.append(rows.collect())
+    return pl.concat(parts) if parts else stored.lazy().head(0).collect()
+
+
+def uniform_draw(n: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """Sorted positions of `max_rows` of `n` rows drawn uniformly without replacement; None
+    when every row is kept."""
+    if max_rows is None or n <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
 
 
 def build_training_frame(

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from foxml_dagster.dataset import uniform_draw
 from foxml_dagster.features.causality import find_lookahead
 from foxml_dagster.features.registry import FeatureSpec
 from foxml_dagster.leakage.report import row
@@ -66,10 +67,8 @@ def sample_symbols(bars: pl.DataFrame, max_symbols: int | None, seed: int) -> pl
 
 def sample_rows(frame: pl.DataFrame, max_rows: int | None, seed: int) -> pl.DataFrame:
     """At most `max_rows` rows drawn uniformly without replacement, in their original order."""
-    if max_rows is None or frame.height <= max_rows:
-        return frame
-    keep = np.sort(np.random.default_rng(seed).choice(frame.height, size=max_rows, replace=False))
-    return frame[keep]
+    keep = uniform_draw(frame.height, max_rows, seed)
+    return frame if keep is None else frame[keep]
 
 
 def target_copy_rows(
@@ -185,8 +184,12 @@ def importance_dominance_rows(
     return rows
 
 
+#: Feature columns read at once by `preprocessing_rows`: every row of a batch is in memory.
+PREPROCESSING_BATCH = 24
+
+
 def preprocessing_rows(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     feature_columns: Sequence[str],
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
@@ -196,13 +199,24 @@ def preprocessing_rows(
     A fingerprint is an exact identity of the whole sample (or of one symbol's rows), so this
     check reads every row, never a sample: it computes each column's moments, extremes and
     distinct count in one pass (over the sample and per symbol), and tests the evenly spaced
-    grid of a rank transform in a second pass only where the count allows one."""
+    grid of a rank transform in a second pass only where the count allows one. The columns are
+    read `PREPROCESSING_BATCH` at a time from a lazy frame, so memory stays at one batch's rows."""
     bounds = bounds or {}
     names = list(feature_columns)
-    samples = frame.filter(pl.struct("symbol", "ts").is_first_distinct()).select("symbol", *names)
-    scopes = {"whole sample": _scope_stats(samples, names)}
-    for (symbol,), part in samples.group_by("symbol", maintain_order=True):
-        scopes[f"symbol {symbol}"] = _scope_stats(part, names)
+    scopes: dict[str, dict] = {}
+    for first in range(0, len(names), PREPROCESSING_BATCH):
+        batch = names[first : first + PREPROCESSING_BATCH]
+        samples = (
+            frame.lazy()
+            .select("symbol", "ts", *batch)
+            .filter(pl.struct("symbol", "ts").is_first_distinct())
+            .drop("ts")
+            .collect()
+        )
+        scopes.setdefault("whole sample", {}).update(_scope_stats(samples, batch))
+        for (symbol,), part in samples.group_by("symbol", maintain_order=True):
+            scopes.setdefault(f"symbol {symbol}", {}).update(_scope_stats(part, batch))
+        del samples
     rows = []
     for name in names:
         unit = bounds.get(name) == (0.0, 1.0)

@@ -44,6 +44,13 @@ class SelectionConfig(Settings):
         description="distinct (symbol, ts) rows the feature-by-feature Spearman matrix (redundancy filter, "
         "clusters) is estimated on; null: every row",
     )
+    max_rows: int | None = Field(
+        200_000,
+        ge=1000,
+        description="rows per target that feature selection reads from the training frame (a uniform draw, "
+        "before the caps below draw from it), so its memory and time stay flat in the panel's size; null: every "
+        "row",
+    )
     n_estimators: int = Field(64, ge=8, description="trees of the importance forest")
     # Permutation cost is test rows x trees x features, so these caps keep selection flat in the
     # panel's size; an AUC drop's standard error is ~0.5 / sqrt(test rows).

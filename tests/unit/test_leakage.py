@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from foxml_dagster import leakage
-from foxml_dagster.dataset import build_training_frame
+from foxml_dagster.dataset import build_training_frame, sample_per_target
 from foxml_dagster.features import FeatureSpec, compute_features, feature_set
 from foxml_dagster.labels import LabelsConfig, make_labels
 from foxml_dagster.splits import SplitsConfig, make_folds, purged_kfold
@@ -342,6 +342,31 @@ def test_sampled_row_checks_still_catch_a_partial_copy_of_the_target(synthetic):
         limit = {"max_abs_corr": 0.5} if check is leakage.target_copy_rows else {"max_auc": 0.7}
         rows = check(copy, [*names, "copy"], max_rows=5_000, seed=1, **limit)
         assert {r["subject"].split(" ")[0] for r in rows if r["status"] == "fail"} == {"copy"}
+
+
+def test_checks_read_from_the_lake_agree_with_the_whole_frame_in_memory(synthetic, tmp_path):
+    """The pipeline reads the training frame lazily: per-target samples and the preprocessing
+    pass in column batches must give exactly the rows the in-memory checks give."""
+    _, frame, names = synthetic
+    big = pl.concat([frame] * 20).sort("target", "symbol", "ts", maintain_order=True)
+    x = pl.col(names[0])
+    scaled = frame.unique(["symbol", "ts"]).select("symbol", "ts", ((x - x.mean()) / x.std(ddof=0)).alias("z"))
+    planted = big.join(scaled, on=["symbol", "ts"], how="left", maintain_order="left")
+    planted.write_parquet(tmp_path / "frame.parquet")
+    stored = pl.scan_parquet(tmp_path / "frame.parquet")
+    columns = [*names, "z"]
+    sampled = sample_per_target(stored, 5_000, seed=3)
+    assert sampled.group_by("target").len()["len"].to_list() == [5_000, 5_000]
+    for check, limit in (
+        (leakage.target_copy_rows, {"max_abs_corr": 0.5}),
+        (leakage.single_feature_score_rows, {"max_auc": 0.7}),
+    ):
+        assert check(sampled, columns, max_rows=5_000, seed=3, **limit) == check(
+            planted, columns, max_rows=5_000, seed=3, **limit
+        )
+    lazy_rows = leakage.preprocessing_rows(stored, columns)
+    assert lazy_rows == leakage.preprocessing_rows(planted, columns)
+    assert failed(lazy_rows)["subject"].to_list() == ["z"]
 
 
 def test_the_lookahead_probe_on_a_sample_of_symbols_still_catches_a_peek(make_bars):

@@ -33,8 +33,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "make test needs Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu)" >&2; exit 1; fi; }
 
+# The sample is small: its steps run in one process, without a process start per step.
 run: setup  ## materialize the whole graph on the bundled sample and print a summary
-	$(BIN)/foxml run
+	$(BIN)/foxml run --in-process
 
 test: setup browser  ## lint, Rust kernel tests, then the Python suite (unit, integration, e2e)
 	$(BIN)/ruff check .

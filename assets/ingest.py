@@ -17,7 +17,6 @@ from assets.partitions import per_symbol, run_symbols
 from assets.windows import build_raw_windows
 from foxml_dagster.config import DataConfig
 from foxml_dagster.data.raw import empty_raw_bars
-from foxml_dagster.data.schema import RAW_CONTRACT, contract_failures
 from foxml_dagster.memory import peak_rss_mb
 from resources.lake import FrameBatches
 from resources.sources import LandingFolderSource, MarketData
@@ -42,6 +41,9 @@ def _checked_raw_bars(
     symbols: list[str], read: Callable[[str], pl.DataFrame], metadata: dict | None = None
 ) -> Iterator:
     """The output, one symbol at a time, then the raw contract check over every symbol read."""
+    # pandera costs seconds to import: only the steps that check a contract pay it.
+    from foxml_dagster.data.schema import RAW_CONTRACT, contract_failures
+
     started = time.perf_counter()
     failures: list[str] = []
 

@@ -15,7 +15,6 @@ from assets.partitions import per_symbol, run_symbols
 from foxml_dagster.data.gaps import COVERAGE_SCHEMA
 from foxml_dagster.data.normalize import QUARANTINE_SCHEMA, normalize_bars
 from foxml_dagster.data.quality import nothing_clean_left, volume_spikes
-from foxml_dagster.data.schema import contract_failures
 from foxml_dagster.memory import budget_left_mb, peak_rss_mb, rows_within, whole_group_batches
 from resources.home import Experiment
 from resources.lake import FrameBatches
@@ -61,6 +60,9 @@ RAW_ROW_WORKING_BYTES = 1200
     **per_symbol,
 )
 def normalize(context: dg.AssetExecutionContext, experiment: Experiment, raw_bars: pl.LazyFrame):
+    # pandera costs seconds to import: only the steps that check a contract pay it.
+    from foxml_dagster.data.schema import contract_failures
+
     data = experiment.config.data
     symbols = run_symbols(context)
     started = time.perf_counter()

@@ -190,7 +190,7 @@ def cmd_run(args, out: Output) -> int:
     if not symbols:
         raise CliError("no symbols found in the configured source; check data.* in the experiment file")
     started = time.perf_counter()
-    result, progress = _fetch_windows(defs, instance, symbols, run_config, out)
+    result, progress = _fetch_windows(defs, instance, symbols, run_config, out, in_process=args.in_process)
     if result is None or result.success:
         job = defs.resolve_job_def("full_pipeline")
         out.run_id = str(uuid.uuid4())
@@ -202,9 +202,7 @@ def cmd_run(args, out: Output) -> int:
         )
         tags = range_tags(symbols) | run_tags(run_config)
         with StepProgressFor(instance, out, job) as progress:
-            result = job.execute_in_process(
-                run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=out.run_id
-            )
+            result = _execute(job, instance, run_config, tags, out.run_id, in_process=args.in_process)
     seconds = time.perf_counter() - started
     out.run_id = result.run_id
     warnings, skipped = _run_log(instance, result.run_id)
@@ -312,7 +310,18 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
-def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Output):
+def _execute(job, instance, run_config: dict, tags: dict, run_id: str, *, in_process: bool):
+    """Run `job` under `run_id`: every step in this process, or each in its own (jobs.execute)."""
+    from jobs.execute import execute_job_by_steps
+
+    if in_process:
+        return job.execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=run_id
+        )
+    return execute_job_by_steps(job, instance, run_config=run_config, tags=tags, run_id=run_id)
+
+
+def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Output, *, in_process: bool):
     """With data.windows, fetch the windows not stored yet (as the window_fetch sensor would);
     the last run's result and progress, or (None, None) when there was nothing to fetch."""
     from assets.windows import windows_to_fetch
@@ -328,9 +337,7 @@ def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Ou
         out.run_id = str(uuid.uuid4())
         out.log(f"fetching {data.windows} windows {first} .. {last} as run {out.run_id}", event="run_start")
         with StepProgressFor(instance, out, job) as progress:
-            result = job.execute_in_process(
-                run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=out.run_id
-            )
+            result = _execute(job, instance, run_config, tags, out.run_id, in_process=in_process)
         last_progress = progress
         if not result.success:
             break
@@ -862,6 +869,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="override an experiment field for this run (splits.n_folds=3) or a family parameter "
         "(training.families.lightgbm.n_estimators=50); repeatable",
+    )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every step in this process instead of one process per step: no per-step start-up (seconds "
+        "each), but memory is not given back between steps; for small data",
     )
     run.set_defaults(func=cmd_run)
 

@@ -74,10 +74,21 @@ def interval_minutes(interval: str) -> int:
     raise ValueError(f"interval {interval!r}: use <n>min, <n>h (at most 24h) or 1d, e.g. 1min, 5min, 1h, 1d")
 
 
+#: Calendar codes exchange_calendars has always had (tests/unit/test_sessions.py checks them against
+#: it). Config is validated in every step process, and naming one of these costs no import;
+#: exchange_calendars (and pandas with it) takes seconds to import, and only steps that build
+#: sessions need it.
+COMMON_CALENDARS = frozenset(
+    {"XNYS", "XNAS", "NYSE", "NASDAQ", "XLON", "XTKS", "24/7", "24/5", "CMES", "XHKG", "XTSE", "XETR", "XPAR", "XASX"}
+)
+
+
 def check_calendar_name(name: str) -> None:
+    if name == FX_CALENDAR or name in COMMON_CALENDARS:
+        return
     import exchange_calendars as xcals
 
-    if name != FX_CALENDAR and name not in xcals.get_calendar_names(include_aliases=True):
+    if name not in xcals.get_calendar_names(include_aliases=True):
         raise ValueError(
             f"calendar {name!r} is unknown: use FX or an exchange_calendars code "
             "(python -c 'import exchange_calendars as x; print(x.get_calendar_names())')"

@@ -18,13 +18,14 @@ realised exit (a triple barrier's touch time is only known afterwards).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 __all__ = ["average_active", "bet_size", "bet_size_weights", "discretize"]
 
 
 def bet_size(p: np.ndarray) -> np.ndarray:
     """m = 2 Phi(z) - 1 with z = (p - 1/2) / sqrt(p (1 - p)); p of exactly 0 or 1 gives -1 or 1."""
+    from scipy.special import ndtr  # imported here: seconds at the code location's load, in every step
+
     p = np.asarray(p, dtype=np.float64)
     if np.isnan(p).any() or ((p < 0) | (p > 1)).any():
         raise ValueError("bet_size: probabilities must lie in [0, 1] with no NaN")

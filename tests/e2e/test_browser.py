@@ -69,7 +69,7 @@ class FoxmlUi(DagsterServers):
         # The UI loads its code location while the run computes: the two overlap, as they may
         # for a user who starts `make ui` and then `make run`.
         self._spawn("ui", [str(BIN / "foxml"), "ui", "--host", "127.0.0.1", "--port", str(self.port)])
-        run = self.cli(["--quiet", "run"], program="foxml", timeout_s=300)
+        run = self.cli(["--quiet", "run", "--in-process"], program="foxml", timeout_s=300)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         self.wait_until_ready()
 

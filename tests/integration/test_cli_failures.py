@@ -32,7 +32,7 @@ def test_a_step_that_raises_prints_the_step_and_its_error_line_and_exits_1(tiny_
         raise ValueError("planted: the join found no rows\nsecond line of detail")
 
     monkeypatch.setattr(assets.dataset, "build_training_frame", broken)
-    assert foxml(["run"]) == 1
+    assert foxml(["run", "--in-process"]) == 1
     err = capsys.readouterr().err
     assert_no_traceback(err)
     assert "step training_frame failed: ValueError: planted: the join found no rows" in err
@@ -55,7 +55,7 @@ def test_a_planted_leak_prints_the_no_leakage_check_and_its_culprits(tiny_experi
     )
     tiny_experiment.write_text(tiny_experiment.read_text() + "features: {set: planted_leak}\n")
 
-    assert foxml(["run"]) == 1
+    assert foxml(["run", "--in-process"]) == 1
     err = capsys.readouterr().err
     assert_no_traceback(err)
     assert "step leakage_report failed: asset check no_leakage on leakage_report did not pass" in err

@@ -152,9 +152,13 @@ def test_per_symbol_stage_without_a_partition_fails_with_instructions(pipeline):
 
 
 def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, capsys):
+    # First with a process per step (the default, as a UI launch runs), then every step in this
+    # process (--in-process); both give the whole graph and the same summary.
     assert foxml(["run"]) == 0
-    assert foxml(["run"]) == 0
-    out = capsys.readouterr().out
+    assert foxml(["run", "--in-process"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert captured.err.count("done training_frame") == 2
     assert out.count(f"materialized {len(EVERY_ASSET)} assets") == 2
     assert "make ui" in out and "tearsheet.html" in out
     # The headline is shown beside its benchmark, with what decides whether it is skill.
@@ -298,9 +302,7 @@ def _the_production_path_acts_on_the_newest_bar(catalog, home) -> None:
     assert set(ranked) == scored
     trials = query_catalog(catalog, "SELECT DISTINCT family, variant FROM trials WHERE kind = 'strategy'")
     assert {"ensemble_stacked", "lightgbm"} <= set(trials["family"])
-    assert {"betsize_step0.1", "topk2_drop1_ls", "voltarget0.1_hl20", "band1", "meta_step0.1"} <= set(
-        trials["variant"]
-    )
+    assert {"betsize_step0.1", "topk2_drop1_ls", "voltarget0.1_hl20", "band1", "meta_step0.1"} <= set(trials["variant"])
     n_grid = query_catalog(catalog, "SELECT count(DISTINCT strategy) AS n FROM strategy_returns")["n"][0]
     assert query_catalog(catalog, "SELECT max(n_strategies) AS n FROM overfitting")["n"][0] == n_grid
     page = (home / "reports" / "tearsheet.html").read_text()

@@ -28,7 +28,7 @@ def test_foxml_run_names_the_symbols_too_short_to_train_and_why(small_experiment
     cfg["training"]["families"] = {"logistic": {}}
     small_experiment.write_text(yaml.safe_dump(cfg))
 
-    assert foxml(["run"]) == 0
+    assert foxml(["run", "--in-process"]) == 0
     captured = capsys.readouterr()
     block = captured.out.split("left out of training, signals and orders (2 symbol(s)):", 1)[1]
     block = block.split("backtest", 1)[0]

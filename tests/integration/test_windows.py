@@ -233,8 +233,8 @@ def test_foxml_run_fetches_only_the_windows_it_lacks(home, monkeypatch, capsys):
         WINDOWED_SYNTHETIC.replace("SYN000, SYN001, SYN002, SYN003", "SYN000, SYN001")
         + "splits: {n_folds: 3, embargo_pct: 0.01}\ntraining:\n  families:\n    logistic: {}\n",
     )
-    assert foxml(["run"]) == 0
-    assert foxml(["run"]) == 0
+    assert foxml(["run", "--in-process"]) == 0
+    assert foxml(["run", "--in-process"]) == 0
     captured = capsys.readouterr()
     # Progress lines go to stderr, the summary to stdout.
     assert captured.err.count("fetching monthly windows SYN000|2021-01-01 .. SYN001|2021-03-01") == 1

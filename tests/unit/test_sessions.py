@@ -491,3 +491,13 @@ def test_fall_back_hours_are_disambiguated_per_file_and_symbol():
         ("AAA", utc(2024, 11, 3, 5, 30), 10.0),
         ("AAA", utc(2024, 11, 3, 6, 30), 11.0),
     ]
+
+
+def test_the_calendars_accepted_without_importing_exchange_calendars_are_its_own_codes():
+    import exchange_calendars as xcals
+
+    from foxml_dagster.data.sessions import COMMON_CALENDARS
+
+    assert set(xcals.get_calendar_names(include_aliases=True)) >= COMMON_CALENDARS
+    with pytest.raises(ValidationError, match="unknown"):
+        SessionsConfig(calendar="XNYZ")

@@ -1,0 +1,64 @@
+"""How `foxml run` executes a job: each step in its own process, as a run launched from the UI.
+
+`JobDefinition.execute_in_process` would run every step in the `foxml` process itself. Memory a
+step frees is then rarely given back to the system (the allocators keep it for reuse), so the
+process holds the largest step's peak for the rest of the run, and every later step's peak comes
+on top: at a million rows that was 9-11 GB held between steps. With a process per step (the
+job's own executor, `jobs.executor`) a step's memory goes back when it ends, and a run costs what
+its heaviest step costs.
+
+The steps are forked from a forkserver that Python starts once per process. A process that runs
+several jobs with different settings (a test session, a notebook) must not fork steps from a
+server started under the previous run's FOXML_HOME or FOXML_CONFIG, so a running server is
+stopped first and the next one starts from this process's current environment.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+__all__ = ["execute_job_by_steps", "resolve_job"]
+
+
+def resolve_job(name: str) -> dg.JobDefinition:
+    """The job `name` of a code location built now, from the current environment: what a step
+    process rebuilds by the reconstructable pointer to this function."""
+    from foxml_dagster.definitions import build_definitions
+
+    return build_definitions().resolve_job_def(name)
+
+
+def _full_pipeline() -> dg.JobDefinition:
+    return resolve_job("full_pipeline")
+
+
+def _window_ingest() -> dg.JobDefinition:
+    return resolve_job("window_ingest")
+
+
+# Step processes find their job again through a module-level function (dg.reconstructable).
+_RECONSTRUCTABLE = {"full_pipeline": _full_pipeline, "window_ingest": _window_ingest}
+
+
+def execute_job_by_steps(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, *, run_config: dict, tags: dict, run_id: str
+):
+    """Run `job` (already resolved here, so config errors surface in this process) with its
+    executor under the given run id; the result carries every event, as execute_in_process's does."""
+    from dagster._core.execution.api import execute_run
+
+    _restart_forkserver()
+    recon = dg.reconstructable(_RECONSTRUCTABLE[job.name])
+    run = instance.create_run_for_job(
+        job_def=job, run_config=run_config, tags=tags, run_id=run_id, job_code_origin=recon.get_python_origin()
+    )
+    return execute_run(recon, run, instance, raise_on_error=False)
+
+
+def _restart_forkserver() -> None:
+    """Stop this process's forkserver, if one runs, so step processes see the current environment."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # noqa: SLF001 - no public way to restart it
+    if stop is not None:
+        stop()

@@ -4,7 +4,7 @@ Runs `foxml run` (every asset of full_pipeline, in-process executor, local Ray f
 synthetic source with the standard feature set, LightGBM + logistic and purged 5-fold, at several
 panel sizes (symbols x 10,000 5-minute bars on the XNYS calendar), each in a fresh FOXML_HOME and
 a fresh process. While it runs, the process tree (the run and every Ray worker it starts) is
-sampled every 0.2 s for its total resident memory; per-stage wall time comes from the run's own
+sampled every 0.5 s for its memory (PSS; reading it costs the sampler CPU); per-stage wall time comes from the run's own
 step events, and each stage's peak is the tree's peak while that step ran.
 
 Targets (issue 14, on the 2-core, 24 GB development machine): 1M rows in under 10 minutes with a
@@ -79,7 +79,7 @@ def tree_memory_mb(pid: int) -> tuple[float, float]:
 class Sampler(threading.Thread):
     """Samples the tree's memory until stopped: a list of (unix time, PSS MB, summed RSS MB)."""
 
-    def __init__(self, pid: int, every: float = 0.2):
+    def __init__(self, pid: int, every: float = 0.5):
         super().__init__(daemon=True)
         self.pid, self.every, self.samples = pid, every, []
         self._stop_event = threading.Event()
@@ -194,7 +194,7 @@ def write_results(results: list[dict], args: argparse.Namespace) -> None:
         f"`foxml run{' ' + args.run_args if args.run_args else ''}` on the synthetic source "
         f"(symbols x {args.bars:,} 5-minute XNYS bars), standard feature "
         "set, LightGBM + logistic, purged 5-fold, local Ray. Memory is the whole process tree's (the run, "
-        "its step processes and Ray workers), sampled every 0.2 s: peak PSS (each shared page split among the "
+        "its step processes and Ray workers), sampled every 0.5 s: peak PSS (each shared page split among the "
         "processes that map it: what the tree takes from the machine) and, for reference, peak summed RSS "
         "(which counts Ray's shared object store and pages shared by forked processes once per process). "
         "A step's peak is the tree's while it ran, including any step running beside it.",

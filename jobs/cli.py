@@ -202,7 +202,9 @@ def cmd_run(args, out: Output) -> int:
         )
         tags = range_tags(symbols) | run_tags(run_config)
         with StepProgressFor(instance, out, job) as progress:
-            result = _execute(job, instance, run_config, tags, out.run_id, in_process=args.in_process)
+            result = _execute(
+                job, instance, run_config, tags, out.run_id, in_process=args.in_process, verbose=out.verbosity > 0
+            )
     seconds = time.perf_counter() - started
     out.run_id = result.run_id
     warnings, skipped = _run_log(instance, result.run_id)
@@ -310,15 +312,16 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
-def _execute(job, instance, run_config: dict, tags: dict, run_id: str, *, in_process: bool):
-    """Run `job` under `run_id`: every step in this process, or each in its own (jobs.execute)."""
+def _execute(job, instance, run_config: dict, tags: dict, run_id: str, *, in_process: bool, verbose: bool):
+    """Run `job` under `run_id`: every step in this process, or each in its own (jobs.execute,
+    whose step processes print only with --verbose: progress and errors come from the event log)."""
     from jobs.execute import execute_job_by_steps
 
     if in_process:
         return job.execute_in_process(
             run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=run_id
         )
-    return execute_job_by_steps(job, instance, run_config=run_config, tags=tags, run_id=run_id)
+    return execute_job_by_steps(job, instance, run_config=run_config, tags=tags, run_id=run_id, quiet_steps=not verbose)
 
 
 def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Output, *, in_process: bool):
@@ -337,7 +340,9 @@ def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Ou
         out.run_id = str(uuid.uuid4())
         out.log(f"fetching {data.windows} windows {first} .. {last} as run {out.run_id}", event="run_start")
         with StepProgressFor(instance, out, job) as progress:
-            result = _execute(job, instance, run_config, tags, out.run_id, in_process=in_process)
+            result = _execute(
+                job, instance, run_config, tags, out.run_id, in_process=in_process, verbose=out.verbosity > 0
+            )
         last_progress = progress
         if not result.success:
             break

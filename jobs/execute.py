@@ -10,10 +10,16 @@ its heaviest step costs.
 The steps are forked from a forkserver that Python starts once per process. A process that runs
 several jobs with different settings (a test session, a notebook) must not fork steps from a
 server started under the previous run's FOXML_HOME or FOXML_CONFIG, so a running server is
-stopped first and the next one starts from this process's current environment.
+stopped first and the next one starts from this process's current environment (and, unless the
+caller wants to see them, with the steps' own prints going to /dev/null).
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -41,13 +47,23 @@ _RECONSTRUCTABLE = {"full_pipeline": _full_pipeline, "window_ingest": _window_in
 
 
 def execute_job_by_steps(
-    job: dg.JobDefinition, instance: dg.DagsterInstance, *, run_config: dict, tags: dict, run_id: str
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    *,
+    run_config: dict,
+    tags: dict,
+    run_id: str,
+    quiet_steps: bool = True,
 ):
     """Run `job` (already resolved here, so config errors surface in this process) with its
-    executor under the given run id; the result carries every event, as execute_in_process's does."""
+    executor under the given run id; the result carries every event, as execute_in_process's does.
+
+    With `quiet_steps`, what step processes print (Dagster's per-step worker lines, libraries'
+    warnings) goes to /dev/null: the caller reports from the run's event log, where every event,
+    log line and error of the steps is kept."""
     from dagster._core.execution.api import execute_run
 
-    _restart_forkserver()
+    _restart_forkserver(quiet=quiet_steps)
     recon = dg.reconstructable(_RECONSTRUCTABLE[job.name])
     run = instance.create_run_for_job(
         job_def=job, run_config=run_config, tags=tags, run_id=run_id, job_code_origin=recon.get_python_origin()
@@ -55,10 +71,37 @@ def execute_job_by_steps(
     return execute_run(recon, run, instance, raise_on_error=False)
 
 
-def _restart_forkserver() -> None:
-    """Stop this process's forkserver, if one runs, so step processes see the current environment."""
+def _restart_forkserver(*, quiet: bool) -> None:
+    """Stop this process's forkserver, if one runs, so step processes see the current environment,
+    and start the next one (with the executor's preload) writing to /dev/null when `quiet`: the
+    step processes it forks inherit its standard output and error."""
+    import multiprocessing
     from multiprocessing import forkserver
+
+    from jobs.executor import FORKSERVER_PRELOAD
 
     stop = getattr(forkserver._forkserver, "_stop", None)  # noqa: SLF001 - no public way to restart it
     if stop is not None:
         stop()
+    if quiet and "forkserver" in multiprocessing.get_all_start_methods():
+        forkserver.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        with _standard_streams_to_devnull():
+            forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _standard_streams_to_devnull() -> Iterator[None]:
+    """File descriptors 1 and 2 point at /dev/null inside, for the processes started there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)

@@ -17,7 +17,7 @@ CPCV folds each sample is predicted once per path, by the split that tests it on
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -204,6 +204,9 @@ def train_out_of_fold(
         panel = build_panel(frame, target, feature_columns)
         data_hashes[target] = panel.data_hash(folds)
         shared = runner.put(panel)  # once per target, however many tasks read it
+        # What the predictions need after the fits, without the feature matrix: on Ray the
+        # object store holds that, and this process lets its own copy go.
+        labels_of = replace(panel, values=np.empty((len(panel.y), 0)))
         fold_ids = sorted(folds.filter(pl.col("target") == target).get_column("fold").unique().to_list())
         for fold in fold_ids:
             train = fold_rows(panel, folds, fold, "train")
@@ -223,8 +226,9 @@ def train_out_of_fold(
                         name=model_id_for(spec.name, target, int(fold)),
                     )
                 )
-                meta.append((panel, train, test))
+                meta.append((labels_of, train, test))
 
+    panel = shared = None  # the last target's features: only the tasks need them now
     outcomes = runner.map(fit_fold, calls)
     models: list[FittedModel] = []
     predictions: list[pl.DataFrame] = []

@@ -151,14 +151,16 @@ def test_per_symbol_stage_without_a_partition_fails_with_instructions(pipeline):
     assert "symbol partitions" in failure.event_specific_data.error.message
 
 
-def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, capsys):
+def test_foxml_run_prints_the_summary_and_works_twice(small_experiment, home, capfd):
     # First with a process per step (the default, as a UI launch runs), then every step in this
-    # process (--in-process); both give the whole graph and the same summary.
+    # process (--in-process); both give the whole graph and the same summary. capfd: what step
+    # processes write reaches the file descriptors, not sys.stdout.
     assert foxml(["run"]) == 0
     assert foxml(["run", "--in-process"]) == 0
-    captured = capsys.readouterr()
+    captured = capfd.readouterr()
     out = captured.out
     assert captured.err.count("done training_frame") == 2
+    assert "Executing step" not in captured.out + captured.err  # step processes' own lines stay out
     assert out.count(f"materialized {len(EVERY_ASSET)} assets") == 2
     assert "make ui" in out and "tearsheet.html" in out
     # The headline is shown beside its benchmark, with what decides whether it is skill.

@@ -1,9 +1,9 @@
 """How `foxml run` executes a job: each step in its own process, as a run launched from the UI.
 
 `JobDefinition.execute_in_process` would run every step in the `foxml` process itself. Memory a
-step frees is then rarely given back to the system (the allocators keep it for reuse), so the
-process holds the largest step's peak for the rest of the run, and every later step's peak comes
-on top: at a million rows that was 9-11 GB held between steps. With a process per step (the
+step frees is then not all given back to the system (allocators keep freed memory for reuse, and
+the run's local Ray and its workers live until the run ends), so every later step's peak comes on
+top of what earlier steps left: at a million rows that was 9-11 GB held between steps. With a process per step (the
 job's own executor, `jobs.executor`) a step's memory goes back when it ends, and a run costs what
 its heaviest step costs.
 

@@ -176,8 +176,16 @@ def _rows(home: Path) -> int | None:
 
 
 def _revision() -> str:
-    done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
-    return done.stdout.strip() or "unknown revision"
+    """The commit, with -dirty when code differs from it (this benchmark's own results file,
+    left by an earlier size or run, does not count)."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{RESULTS.relative_to(ROOT)}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return (done.stdout.strip() or "unknown revision") + ("-dirty" if changed.stdout.strip() else "")
 
 
 def _fmt_mb(mb: float) -> str:

@@ -61,10 +61,15 @@ def execute_job_by_steps(
     With `quiet_steps`, what step processes print (Dagster's per-step worker lines, libraries'
     warnings) goes to /dev/null: the caller reports from the run's event log, where every event,
     log line and error of the steps is kept."""
+    from dagster._core.definitions.reconstruct import ReconstructableJob
     from dagster._core.execution.api import execute_run
 
     _restart_forkserver(quiet=quiet_steps)
     recon = dg.reconstructable(_RECONSTRUCTABLE[job.name])
+    # Dagster keeps the last job it rebuilt from a pointer; this pointer is the same for every
+    # run of this process, and an earlier run may have had another experiment (other families).
+    ReconstructableJob.get_definition.cache_clear()
+    ReconstructableJob.get_repository_definition.cache_clear()
     run = instance.create_run_for_job(
         job_def=job, run_config=run_config, tags=tags, run_id=run_id, job_code_origin=recon.get_python_origin()
     )

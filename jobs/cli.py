@@ -177,6 +177,7 @@ def cmd_run(args, out: Output) -> int:
     from foxml_dagster.config import load_experiment
     from foxml_dagster.definitions import build_definitions
     from jobs.coordinator import run_tags
+    from jobs.execute import execute_job
 
     # After the imports: the config module builds its default sections when it is imported,
     # and a bad override must fail in load_experiment, which names it, not in that import.
@@ -202,8 +203,8 @@ def cmd_run(args, out: Output) -> int:
         )
         tags = range_tags(symbols) | run_tags(run_config)
         with StepProgressFor(instance, out, job) as progress:
-            result = _execute(
-                job, instance, run_config, tags, out.run_id, in_process=args.in_process, verbose=out.verbosity > 0
+            result = execute_job(
+                job, instance, run_config, tags, out.run_id, in_process=args.in_process, quiet_steps=out.verbosity <= 0
             )
     seconds = time.perf_counter() - started
     out.run_id = result.run_id
@@ -312,23 +313,12 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
-def _execute(job, instance, run_config: dict, tags: dict, run_id: str, *, in_process: bool, verbose: bool):
-    """Run `job` under `run_id`: every step in this process, or each in its own (jobs.execute,
-    whose step processes print only with --verbose: progress and errors come from the event log)."""
-    from jobs.execute import execute_job_by_steps
-
-    if in_process:
-        return job.execute_in_process(
-            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=run_id
-        )
-    return execute_job_by_steps(job, instance, run_config=run_config, tags=tags, run_id=run_id, quiet_steps=not verbose)
-
-
 def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Output, *, in_process: bool):
     """With data.windows, fetch the windows not stored yet (as the window_fetch sensor would);
     the last run's result and progress, or (None, None) when there was nothing to fetch."""
     from assets.windows import windows_to_fetch
     from foxml_dagster.config import load_experiment
+    from jobs.execute import execute_job
 
     data = load_experiment().data
     if data.windows is None:
@@ -340,8 +330,8 @@ def _fetch_windows(defs, instance, symbols: list[str], run_config: dict, out: Ou
         out.run_id = str(uuid.uuid4())
         out.log(f"fetching {data.windows} windows {first} .. {last} as run {out.run_id}", event="run_start")
         with StepProgressFor(instance, out, job) as progress:
-            result = _execute(
-                job, instance, run_config, tags, out.run_id, in_process=in_process, verbose=out.verbosity > 0
+            result = execute_job(
+                job, instance, run_config, tags, out.run_id, in_process=in_process, quiet_steps=out.verbosity <= 0
             )
         last_progress = progress
         if not result.success:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-__all__ = ["execute_job_by_steps", "resolve_job"]
+__all__ = ["execute_job", "execute_job_by_steps", "resolve_job"]
 
 
 def resolve_job(name: str) -> dg.JobDefinition:
@@ -44,6 +44,24 @@ def _window_ingest() -> dg.JobDefinition:
 
 # Step processes find their job again through a module-level function (dg.reconstructable).
 _RECONSTRUCTABLE = {"full_pipeline": _full_pipeline, "window_ingest": _window_ingest}
+
+
+def execute_job(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    run_config: dict,
+    tags: dict,
+    run_id: str,
+    *,
+    in_process: bool,
+    quiet_steps: bool = True,
+):
+    """Run `job` under `run_id`: every step in this process, or each in its own."""
+    if in_process:
+        return job.execute_in_process(
+            run_config=run_config, instance=instance, tags=tags, raise_on_error=False, run_id=run_id
+        )
+    return execute_job_by_steps(job, instance, run_config=run_config, tags=tags, run_id=run_id, quiet_steps=quiet_steps)
 
 
 def execute_job_by_steps(

@@ -345,8 +345,10 @@ def _checked_inputs(signals: pl.DataFrame, bars: pl.DataFrame, keys: list[str]) 
             f"(first: {first['symbol']} at {first['ts']}); signals and bars must share timestamps"
         )
     strategies = [k for k in keys if k != "symbol"]
-    per_strategy = sig.group_by(*strategies) if strategies else sig.group_by(pl.lit(0))
-    n_dup = sig.height - per_strategy.agg(pl.col("_row").n_unique())["_row"].sum()
+    if strategies:
+        n_dup = sig.height - sig.group_by(strategies).agg(pl.col("_row").n_unique())["_row"].sum()
+    else:
+        n_dup = sig.height - sig.get_column("_row").n_unique()
     if n_dup:
         strategy = "" if keys == ["symbol"] else f" per {keys[0]}"
         raise ValueError(

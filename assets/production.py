@@ -79,10 +79,9 @@ def production_models(
 ) -> pl.DataFrame:
     cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
-    frame = read_training_frame(training_frame, chosen)
     runner = ray.runner()
     result = refit_production(
-        frame,
+        training_frame,  # read one target at a time
         feature_columns=chosen,
         families=cfg.training.resolved_families(),
         seed=cfg.training.seed,
@@ -95,6 +94,7 @@ def production_models(
         result, folder, seed=cfg.training.seed, feature_columns=chosen, val_fraction=cfg.training.val_fraction
     )
     refits = {(r["family"], r["target"]): r for r in rows}
+    frame = read_training_frame(training_frame)  # keys and labels: what the combiners use
     for target in sorted({r["target"] for r in rows}):
         m = members(oof_predictions, frame, target)
         versions = {f: refits[(f, target)]["version"] for f in m.families if (f, target) in refits}

@@ -8,7 +8,7 @@ from assets.metadata import markdown_table
 from assets.metadata import table as table_metadata
 from foxml_dagster import leakage
 from foxml_dagster.backtest.summary import resolve_periods_per_year
-from foxml_dagster.dataset import feature_columns, read_training_frame, sample_per_target
+from foxml_dagster.dataset import KEYS, LABEL_COLUMNS, feature_columns, read_training_frame, sample_per_target
 from foxml_dagster.features import feature_set
 from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import rank_targets, select_features
@@ -142,14 +142,13 @@ def target_ranking(
 ) -> pl.DataFrame:
     cfg = experiment.config
     chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
-    training_frame = read_training_frame(training_frame, chosen)
     space = TrialSpace(cfg)
-    targets = sorted(training_frame["target"].unique().to_list())
+    targets = sorted(training_frame.select(pl.col("target").unique()).collect()["target"].to_list())
     # Trials counted so far on this data set, plus this run's selection and ranking looks.
     tried = trials_on(home.stored("evaluation", "trials"), space.data_key)
     tried |= {space.selection(), *(space.ranking(t) for t in targets)}
     table = rank_targets(
-        training_frame,
+        training_frame.select(*KEYS, *LABEL_COLUMNS, *chosen),
         folds,
         bars,
         feature_columns=chosen,

@@ -74,10 +74,9 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
         cfg = experiment.config.training
         spec = cfg.resolved_families()[family]
         chosen = selected_features.filter(pl.col("selected"))["feature"].to_list()
-        frame = read_training_frame(training_frame, chosen)
         runner = ray.runner()
         result = train_out_of_fold(
-            frame,
+            training_frame,  # read one target at a time
             folds,
             feature_columns=chosen,
             families={family: spec},
@@ -86,6 +85,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             val_fraction=cfg.val_fraction,
             memory_mb=cfg.memory_mb,
         )
+        frame = read_training_frame(training_frame)  # keys and labels: what scoring and the audit use
         # Re-derive from the predictions themselves that no model saw the outcome it predicts.
         problems = audit_predictions(result.oof, folds, frame)
         leaks = [p for p in problems if p.kind in LEAK_KINDS]

@@ -7,8 +7,9 @@ local `Path` or a remote `UPath` and does the right thing for each.
 Parquet files are published atomically, so a reader sees the old file or the new one, never half
 of one:
 - locally: written to a hidden temp file in the same folder, then renamed over the old one;
-- on object storage: the complete file is built in memory and sent as one PUT (s3fs switches to
-  a multipart upload above 50 MB, which S3 also publishes only on its final request). An object
+- on object storage: the complete file is built in memory (a streamed output: in a local temp
+  file) and sent as one PUT (s3fs switches to a multipart upload above 50 MB, which S3 also
+  publishes only on its final request). An object
   store has no rename, and a copy + delete would double the traffic and leave a window in which
   a temp object is listed, so nothing is ever written under the prefix except finished files.
 
@@ -25,9 +26,10 @@ import fcntl
 import io
 import os
 import re
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 else:
     LakePath = Any
 
+# Polars' own default: small enough that a filtered scan skips most of a large file by its
+# statistics, large enough that 200-odd columns do not make the footer a cost of its own.
+_ROW_GROUP_ROWS = 512**2
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.=-]+$")
 _VIEW_PROTOCOL = re.compile(r"read_parquet\(\s*'([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 
@@ -121,6 +126,41 @@ def write_parquet_atomic(frame: pl.DataFrame, path: LakePath) -> LakePath:
     return path
 
 
+def write_parquet_batches_atomic(batches: Iterable[pl.DataFrame], path: LakePath) -> tuple[int, pl.Schema | None]:
+    """One Parquet file written batch by batch, each batch a row group (or several), so only one
+    batch is ever in memory; published as atomically as `write_parquet_atomic`. Every batch must
+    have the first one's columns and types. Returns the rows written and the schema (None, and
+    no file, when there was no batch)."""
+    import pyarrow.parquet as pq
+
+    folder = path.parent if not is_remote(path) else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    writer, rows, schema = None, 0, None
+    try:
+        for batch in batches:
+            table = batch.to_arrow()
+            if writer is None:
+                writer, schema = pq.ParquetWriter(tmp, table.schema, compression="zstd"), batch.schema
+            elif batch.schema != schema:
+                raise ValueError(f"{path.name}: a batch's columns {batch.schema} differ from the first's {schema}")
+            writer.write_table(table.cast(writer.schema), row_group_size=_ROW_GROUP_ROWS)
+            rows += batch.height
+        if writer is None:
+            return 0, None
+        writer.close()
+        writer = None
+        if is_remote(path):
+            _put_file(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return rows, schema
+
+
 def write_bytes_atomic(data: bytes, path: LakePath) -> LakePath:
     if is_remote(path):
         return _put_object(data, path)
@@ -149,6 +189,19 @@ def _put_object(data: bytes, path: LakePath) -> LakePath:
             "environment reach it"
         ) from exc
     return path
+
+
+def _put_file(local: Path, path: LakePath) -> None:
+    """One upload of a finished local file (s3fs: a multipart upload above its block size, which
+    the store publishes only when its last request completes)."""
+    try:
+        path.fs.put_file(str(local), path.path)
+    except Exception as exc:
+        raise OSError(
+            f"{path}: could not upload {local.stat().st_size} bytes to object storage ({type(exc).__name__}: "
+            f"{exc}); check that the bucket exists and that the AWS_* credentials and AWS_ENDPOINT_URL in the "
+            "environment reach it"
+        ) from exc
 
 
 def read_parquet_file(path: LakePath) -> pl.DataFrame:

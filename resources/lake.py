@@ -24,9 +24,9 @@ per upstream partition, keyed by partition key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import get_origin
+from typing import Any, get_origin
 
 import dagster as dg
 import polars as pl
@@ -39,6 +39,7 @@ from foxml_dagster.storage import (
     scan_parquet_file,
     scan_parquet_files,
     write_parquet_atomic,
+    write_parquet_batches_atomic,
 )
 from resources.home import FoxmlHome
 
@@ -49,10 +50,14 @@ _KEY = "__partition_key"
 class FrameBatches:
     """An asset output produced lazily, batch by batch; a partition's rows are all in one batch.
 
-    The IO manager writes each batch's partitions as it arrives and then lets it go.
+    The IO manager writes each batch's partitions as it arrives and then lets it go (an
+    unpartitioned asset: each batch becomes row groups of its one file). `summary`, when given,
+    is called once every batch is written, and its metadata is added to the materialization:
+    for what is known only once the batches have been made (counts, what was left out).
     """
 
     batches: Iterable[pl.DataFrame]
+    summary: Callable[[], Mapping[str, Any]] | None = None
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return iter(self.batches)
@@ -78,17 +83,22 @@ class LakeIOManager(dg.ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame | FrameBatches):
             raise TypeError(f"{name}: expected a polars DataFrame or FrameBatches, got {type(obj).__name__}")
         folder = self._folder(context.asset_key)
-        if not context.has_asset_partitions:
-            frame = obj if isinstance(obj, pl.DataFrame) else pl.concat(list(obj))
-            write_parquet_atomic(frame, partition_file(folder, None))
-            rows, schema = frame.height, frame.schema
+        if isinstance(obj, pl.DataFrame) and not context.has_asset_partitions:
+            write_parquet_atomic(obj, partition_file(folder, None))
+            rows, schema = obj.height, obj.schema
+        elif not context.has_asset_partitions:
+            rows, schema = write_parquet_batches_atomic(obj, partition_file(folder, None))
+            if schema is None:
+                raise ValueError(f"{name}: produced no batch, not even an empty frame with its columns")
         else:
             batches = [obj] if isinstance(obj, pl.DataFrame) else obj
             key_columns = _key_columns(context)
             rows, schema = self._write_partitions(name, folder, key_columns, set(context.asset_partition_keys), batches)
         register_view(self.home.layout.catalog, asset_name(context.asset_key), folder)
+        summary = obj.summary() if isinstance(obj, FrameBatches) and obj.summary is not None else {}
         context.add_output_metadata(
             {
+                **summary,
                 "dagster/row_count": rows,
                 "dagster/column_schema": column_schema(schema or {}),
                 "lake_path": dg.MetadataValue.path(str(folder)),

@@ -29,7 +29,10 @@ class FeaturesConfig(Settings):
         description="cross-sectional set joined into the training frame (ranks / z-scores across symbols); null: none",
     )
     memory_budget_mb: float = Field(
-        default=2048.0, gt=0, description="MB of working set for computing features, in symbol batches that fit it"
+        default=2048.0,
+        gt=0,
+        description="MB of working set for computing features and building the training frame, in symbol "
+        "batches that fit it",
     )
     # Every kernel computes in float64; float32 halves the panel's memory and storage, rounding
     # each value to 7 significant digits (its measured effect: benchmarks/results_precision.md).

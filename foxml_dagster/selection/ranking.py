@@ -38,7 +38,7 @@ RANKING_FAMILY = "ranking"
 
 
 def rank_targets(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     folds: pl.DataFrame,
     bars: pl.DataFrame,
     *,
@@ -64,14 +64,17 @@ def rank_targets(
     from sklearn.metrics import roc_auc_score  # lazy: scikit-learn is slow to import
 
     feature_columns = list(feature_columns)
-    targets = sorted(frame["target"].unique())
+    stored = frame.lazy()
+    targets = sorted(stored.select(pl.col("target").unique()).collect()["target"])
     rows, series = [], {}
     for target in targets:
         aucs: dict[str, list[float]] = {f: [] for f in families}
         predicted: list[pl.DataFrame] = []
-        folded = fold_arrays(frame, folds, target, feature_columns, max_train_rows=max_train_rows, seed=seed)
+        # One target's rows at a time: a scan of the lake is never read whole.
+        own = stored.filter(pl.col("target") == target).collect()
+        folded = fold_arrays(own, folds, target, feature_columns, max_train_rows=max_train_rows, seed=seed)
         for fold, xa, ya, wa, xb, yb in folded:
-            keys = _test_keys(frame, folds, target, fold)
+            keys = _test_keys(own, folds, target, fold)
             scores = []
             for family, params in families.items():
                 model = get_family(family)(seed=seed, **dict(params)).fit(xa, ya, sample_weight=wa)

@@ -127,7 +127,7 @@ def fold_matrix(
 
 
 def train_out_of_fold(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     folds: pl.DataFrame,
     *,
     feature_columns: Sequence[str],
@@ -141,7 +141,8 @@ def train_out_of_fold(
     """Fit every (target, family, fold) on the fold's train rows and predict its test rows.
 
     Args:
-        frame: the training_frame (long format, one row per sample and target).
+        frame: the training_frame (long format, one row per sample and target), or a lazy scan
+            of it: each target's rows are then read (and checked) one target at a time.
         folds: the folds frame; rows with role other than "train"/"test" are ignored. Each
             sample is tested once (K-fold, walk-forward) or once per backtest `path` (CPCV:
             the folds of `splits.combinatorial_purged`); anything else is refused before training.
@@ -164,7 +165,8 @@ def train_out_of_fold(
     than an error.
     """
     feature_columns = list(feature_columns)
-    _validate_frame(frame, feature_columns)
+    stored = frame.lazy()
+    _validate_columns(stored.collect_schema(), feature_columns)
     _validate_folds(folds)
     if not families:
         raise ValueError("families is empty; pass at least one, e.g. {'lightgbm': {}}")
@@ -177,7 +179,7 @@ def train_out_of_fold(
         get_family(spec.name)(seed=seed, **spec.params)
     runner = runner or InProcessRunner()
 
-    frame_targets = set(frame.get_column("target").unique().to_list())
+    frame_targets = set(stored.select(pl.col("target").unique()).collect().get_column("target").to_list())
     fold_targets = set(folds.get_column("target").unique().to_list())
     if targets is None:
         targets = sorted(frame_targets)
@@ -201,7 +203,7 @@ def train_out_of_fold(
     meta: list[tuple[TargetPanel, np.ndarray, np.ndarray]] = []
     data_hashes: dict[str, str] = {}
     for target in targets:
-        panel = build_panel(frame, target, feature_columns)
+        panel = build_panel(read_target_rows(stored, target, feature_columns), target, feature_columns)
         data_hashes[target] = panel.data_hash(folds)
         shared = runner.put(panel)  # once per target, however many tasks read it
         # What the predictions need after the fits, without the feature matrix: on Ray the
@@ -295,13 +297,22 @@ def _plain_spec(name: str, block: Mapping[str, Any], memory_mb: float | None) ->
     return FamilySpec(name=name, params=params, **task_resources(name, params, {}, resources, memory_mb))
 
 
-def _validate_frame(frame: pl.DataFrame, feature_columns: list[str]) -> None:
-    missing_keys = [c for c in _FRAME_KEYS if c not in frame.columns]
+def read_target_rows(stored: pl.LazyFrame, target: str, feature_columns: list[str]) -> pl.DataFrame:
+    """One target's rows of the training frame, with only the columns a model's inputs need,
+    read from `stored` (a scan of the lake, or a frame) and checked: the driver holds one target
+    at a time, never the whole frame."""
+    rows = stored.filter(pl.col("target") == target).select(*_FRAME_KEYS, *feature_columns).collect()
+    _validate_values(rows, feature_columns)
+    return rows
+
+
+def _validate_columns(schema: pl.Schema, feature_columns: list[str]) -> None:
+    missing_keys = [c for c in _FRAME_KEYS if c not in schema]
     if missing_keys:
         raise ValueError(f"training_frame: required column(s) {missing_keys} missing")
     if not feature_columns:
         raise ValueError("feature_columns is empty")
-    missing = [c for c in feature_columns if c not in frame.columns]
+    missing = [c for c in feature_columns if c not in schema]
     if missing:
         raise ValueError(
             f"training_frame: feature column(s) {missing} missing; "
@@ -310,9 +321,12 @@ def _validate_frame(frame: pl.DataFrame, feature_columns: list[str]) -> None:
     clash = sorted(set(feature_columns) & set(_FRAME_KEYS))
     if clash:
         raise ValueError(f"feature_columns must not include key/label columns {clash}")
-    non_numeric = [c for c in feature_columns if not frame.schema[c].is_numeric()]
+    non_numeric = [c for c in feature_columns if not schema[c].is_numeric()]
     if non_numeric:
         raise ValueError(f"training_frame: feature column(s) {non_numeric} are not numeric")
+
+
+def _validate_values(frame: pl.DataFrame, feature_columns: list[str]) -> None:
     bad = frame.select(
         [(pl.col(c).is_null() | ~pl.col(c).cast(pl.Float64).is_finite()).sum().alias(c) for c in feature_columns]
     ).row(0, named=True)

@@ -51,7 +51,7 @@ from foxml_dagster.storage import write_text_atomic
 from foxml_dagster.training.config import FamilySpec
 from foxml_dagster.training.data import build_panel
 from foxml_dagster.training.manifest import code_version
-from foxml_dagster.training.oof import _plain_spec, _validate_frame
+from foxml_dagster.training.oof import _plain_spec, _validate_columns, read_target_rows
 from foxml_dagster.training.runner import Call, InProcessRunner
 from foxml_dagster.training.tasks import FitTask, fit_fold
 
@@ -111,7 +111,7 @@ class ProductionResult:
 
 
 def refit_production(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     *,
     feature_columns: Sequence[str],
     families: Mapping[str, Mapping[str, Any] | FamilySpec],
@@ -131,7 +131,8 @@ def refit_production(
     A (target, family) with no row known at the cutoff is skipped and reported.
     """
     feature_columns = list(feature_columns)
-    _validate_frame(frame, feature_columns)
+    stored = frame.lazy()
+    _validate_columns(stored.collect_schema(), feature_columns)
     if not families:
         raise ValueError("families is empty; pass at least one, e.g. {'lightgbm': {}}")
     specs = {
@@ -141,10 +142,10 @@ def refit_production(
     for spec in specs.values():
         get_family(spec.name)(seed=seed, **spec.params)
     runner = runner or InProcessRunner()
-    cutoff = as_of if as_of is not None else frame.get_column("t1").max()
+    cutoff = as_of if as_of is not None else stored.select(pl.col("t1").max()).collect().item()
     # The only place rows enter: those whose outcome is known by the cutoff.
-    known = frame.filter(pl.col("t1") <= cutoff)
-    present = sorted(frame.get_column("target").unique().to_list())
+    known = stored.filter(pl.col("t1") <= cutoff)
+    present = sorted(stored.select(pl.col("target").unique()).collect().get_column("target").to_list())
     targets = list(targets) if targets is not None else present
     unknown = sorted(set(targets) - set(present))
     if unknown:
@@ -152,13 +153,23 @@ def refit_production(
 
     calls, meta, skipped = [], [], []
     for target in targets:
-        rows = known.filter(pl.col("target") == target)
+        rows = read_target_rows(known, target, feature_columns)
         if rows.is_empty():
             skipped += [(target, name, f"no row with a known outcome by {cutoff}") for name in specs]
             continue
         panel = build_panel(rows, target, feature_columns)
+        # What the fits' records need, so neither the rows nor the panel outlive the submission.
+        facts = {
+            "n_train": len(panel.y),
+            "train_start": rows.get_column("ts").min(),
+            "train_end": rows.get_column("ts").max(),
+            "knowledge_end": rows.get_column("t1").max(),
+            "data_hash": panel.data_hash(),
+        }
+        rows = None
         shared = runner.put(panel)
         every = np.arange(len(panel.y), dtype=np.int64)
+        panel = None
         for spec in specs.values():
             task = FitTask(
                 spec.name,
@@ -179,25 +190,21 @@ def refit_production(
                     name=f"{spec.name}:{target}:production",
                 )
             )
-            meta.append((panel, rows))
+            meta.append(facts)
 
+    shared = None  # the last target's panel: only the tasks need it now
     fits = []
-    for outcome, (panel, rows) in zip(runner.map(fit_fold, calls), meta, strict=True):
-        ts = rows.get_column("ts")
+    for outcome, facts in zip(runner.map(fit_fold, calls), meta, strict=True):
         fits.append(
             ProductionFit(
                 family=outcome.family,
                 target=outcome.target,
                 model=ModelFamily.from_bytes(outcome.model_bytes, source=f"{outcome.family}:{outcome.target}"),
-                n_train=len(panel.y),
                 n_fit=outcome.n_fit,
                 n_val=outcome.n_val,
                 fit_seconds=outcome.fit_seconds,
-                train_start=ts.min(),
-                train_end=ts.max(),
-                knowledge_end=rows.get_column("t1").max(),
-                data_hash=panel.data_hash(),
                 info=outcome.info,
+                **facts,
             )
         )
     return ProductionResult(fits=fits, specs=specs, as_of=cutoff, skipped=skipped)

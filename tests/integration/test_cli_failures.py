@@ -31,7 +31,7 @@ def test_a_step_that_raises_prints_the_step_and_its_error_line_and_exits_1(tiny_
     def broken(*args, **kwargs):
         raise ValueError("planted: the join found no rows\nsecond line of detail")
 
-    monkeypatch.setattr(assets.dataset, "build_training_frame", broken)
+    monkeypatch.setattr(assets.dataset, "TrainingFrameBuild", broken)
     assert foxml(["run", "--in-process"]) == 1
     err = capsys.readouterr().err
     assert_no_traceback(err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from foxml_dagster.dataset import BarsNeeded, bars_needed, build_training_frame
+from foxml_dagster.dataset import BarsNeeded, TrainingFrameBuild, bars_needed, build_training_frame
 from foxml_dagster.features import compute_features, feature_set
 from foxml_dagster.labels import LabelsConfig, make_labels
 from tests.conftest import random_walk_bars
@@ -66,3 +66,30 @@ def test_nothing_is_left_out_when_every_symbol_is_long_enough(make_bars) -> None
     bars = make_bars(n=200)
     built = build_training_frame(compute_features(bars, feature_set("baseline")), make_labels(bars, LABELS))
     assert built.left_out.is_empty() and built.left_out.columns[0] == "symbol"
+
+
+def test_the_frame_streamed_in_symbol_batches_from_per_symbol_scans_is_the_whole_frame(make_bars, tmp_path) -> None:
+    bars = make_bars(symbols=("AAA", "BBB", "CCC", "DDD"), n=200)
+    features = compute_features(bars, feature_set("baseline"))
+    labels = make_labels(bars, LABELS)
+    cross = features.select("symbol", "ts", (pl.col(features.columns[2]) * 2).alias("xs_double"))
+    whole = build_training_frame(features, labels, cross_sectional=cross)
+
+    def scans(frame: pl.DataFrame, name: str) -> dict[str, pl.LazyFrame]:
+        out = {}
+        for (symbol,), part in frame.partition_by("symbol", as_dict=True).items():
+            part.write_parquet(tmp_path / f"{name}_{symbol}.parquet")
+            out[symbol] = pl.scan_parquet(tmp_path / f"{name}_{symbol}.parquet")
+        return out
+
+    # A budget below one symbol's rows: every symbol is a batch of its own.
+    build = TrainingFrameBuild(scans(features, "f"), scans(labels, "l"), cross_sectional=cross, memory_budget_mb=0.01)
+    batches = list(build)
+    assert len(batches) == 2 * 4  # two targets x four symbol batches
+    assert all(b["target"].n_unique() == 1 and b["symbol"].n_unique() == 1 for b in batches)
+    streamed = pl.concat(batches)
+    assert streamed.equals(whole.frame)
+    assert streamed.equals(whole.frame.sort("target", "symbol", "ts"))
+    assert (build.rows, build.rows_in_warmup) == (whole.frame.height, whole.rows_in_warmup)
+    assert build.rows_in_warmup > 0 and "xs_double" in build.feature_columns
+    assert build.symbols == {"AAA", "BBB", "CCC", "DDD"} and build.left_out.is_empty()

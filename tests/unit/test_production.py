@@ -52,6 +52,17 @@ def test_a_production_fit_is_the_folds_fit_on_every_labelled_row(frame):
     assert lgb.train_end == frame["ts"].max() and lgb.knowledge_end == frame["t1"].max()
 
 
+def test_a_lazy_scan_of_the_stored_frame_refits_exactly_as_the_frame_in_memory(frame, tmp_path):
+    path = tmp_path / "training_frame.parquet"
+    frame.write_parquet(path)
+    cutoff = frame["ts"].min() + timedelta(days=100)
+    in_memory, scanned = _fit(frame, as_of=cutoff), _fit(pl.scan_parquet(path), as_of=cutoff)
+    assert [f.model.to_bytes() for f in scanned.fits] == [f.model.to_bytes() for f in in_memory.fits]
+    assert [(f.data_hash, f.n_train, f.knowledge_end) for f in scanned.fits] == [
+        (f.data_hash, f.n_train, f.knowledge_end) for f in in_memory.fits
+    ]
+
+
 def test_no_production_model_sees_a_row_after_its_cutoff(frame):
     cutoff = frame["ts"].min() + timedelta(days=100)
     honest = _fit(frame, as_of=cutoff)

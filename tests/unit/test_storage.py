@@ -4,7 +4,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from foxml_dagster.storage import partition_file, query_catalog, register_view, write_parquet_atomic
+from foxml_dagster.storage import (
+    partition_file,
+    query_catalog,
+    register_view,
+    write_parquet_atomic,
+    write_parquet_batches_atomic,
+)
 
 
 def test_atomic_write_leaves_no_temp_files_and_replaces_the_old_file(tmp_path):
@@ -64,3 +70,21 @@ def test_catalog_view_reads_nested_partition_files(tmp_path):
     catalog = tmp_path / "catalog.duckdb"
     register_view(catalog, "raw_windows", folder)
     assert query_catalog(catalog, "SELECT sum(x) AS s FROM raw_windows")["s"][0] == 7.0
+
+
+def test_batches_become_one_file_written_batch_by_batch(tmp_path):
+    path = tmp_path / "all.parquet"
+    batches = [pl.DataFrame({"k": ["a", "a"], "x": [1.0, 2.0]}), pl.DataFrame({"k": ["b"], "x": [3.0]})]
+    rows, schema = write_parquet_batches_atomic(iter(batches), path)
+    assert (rows, schema) == (3, batches[0].schema)
+    assert pl.read_parquet(path).equals(pl.concat(batches))
+    assert [p.name for p in tmp_path.iterdir()] == ["all.parquet"]
+
+
+def test_a_batch_with_other_columns_stops_the_write_and_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "all.parquet"
+    write_parquet_atomic(pl.DataFrame({"x": [1.0]}), path)
+    with pytest.raises(ValueError, match="differ from the first"):
+        write_parquet_batches_atomic(iter([pl.DataFrame({"x": [2.0]}), pl.DataFrame({"y": [3]})]), path)
+    assert pl.read_parquet(path)["x"].to_list() == [1.0]
+    assert [p.name for p in tmp_path.iterdir()] == ["all.parquet"]

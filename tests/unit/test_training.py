@@ -125,6 +125,16 @@ def test_same_inputs_and_seed_give_identical_oof_regardless_of_row_order(frame, 
     assert again.oof.equals(result.oof)
 
 
+def test_a_lazy_scan_of_the_stored_frame_trains_exactly_as_the_frame_in_memory(frame, folds, result, tmp_path) -> None:
+    path = tmp_path / "training_frame.parquet"
+    frame.with_columns(pl.lit(0.0).alias("unused_feature")).write_parquet(path)
+    scanned = train_out_of_fold(
+        pl.scan_parquet(path), folds, feature_columns=FEATURES, families=FAST, targets=["tb_h5"], seed=0
+    )
+    assert scanned.oof.equals(result.oof)
+    assert scanned.data_hashes == result.data_hashes
+
+
 def test_test_labels_never_reach_the_fit(frame, folds, result) -> None:
     """Scrambling the labels of fold 0's test rows leaves fold 0's predictions unchanged."""
     test0 = folds.filter((pl.col("fold") == 0) & (pl.col("role") == "test")).select("target", "symbol", "ts")

@@ -17,6 +17,7 @@ from foxml_dagster.evaluation import path_summary, score_predictions
 from foxml_dagster.model_ranking import rank_models
 from foxml_dagster.strategies import strategy_matrix, strategy_name, variants
 from foxml_dagster.trials import TrialSpace, deflation_basis, merge_history, series_statistics, trial_rows, trials_on
+from jobs.executor import WHOLE_MACHINE_TAG
 from resources.home import Experiment, FoxmlHome
 
 #: Columns of the comparison table shown on the asset's page (pooled rows, one per family/target).
@@ -32,6 +33,7 @@ COMPARISON += ["ic_ir", "rank_ic_ir", "sign_sharpe", "sign_hit_rate"]
     "(backtest.cost_bps). With CPCV, one row per backtest path (fold = -2, path = p) and, on the "
     "pooled row, the spread across paths (n_paths, path_sharpe_mean/std/min/q25/median/q75/max, "
     "path_ic_mean/std/min). In DuckDB: SELECT * FROM model_scores WHERE fold = -1.",
+    op_tags={WHOLE_MACHINE_TAG: "true"},
 )
 def model_scores(
     context: dg.AssetExecutionContext,
@@ -63,6 +65,7 @@ def model_scores(
     "variant (a sizing policy and its parameters: evaluation.signal_gains x signal_dead_zones of the "
     "linear map, evaluation.policies and policy_variants, plus the configured one). One row per "
     "(strategy, ts) with net and gross return, turnover, exposure and the benchmark's return.",
+    op_tags={WHOLE_MACHINE_TAG: "true"},
 )
 def strategy_returns(
     experiment: Experiment,

@@ -26,7 +26,7 @@ from foxml_dagster.training.production import (
     save_combiner,
     save_production,
 )
-from jobs.executor import LOCAL_RAY_TAG
+from jobs.executor import WHOLE_MACHINE_TAG
 from resources.home import Experiment, FoxmlHome
 from resources.ray import RayResource
 
@@ -58,7 +58,7 @@ PRODUCTION_SCHEMA = {
 @dg.asset(
     group_name=GROUP,
     kinds={"polars", "parquet"},
-    op_tags={LOCAL_RAY_TAG: "true"},
+    op_tags={WHOLE_MACHINE_TAG: "true"},
     description="The models that act on today's bar. Per family and target, a refit on every labelled row (same "
     "features, parameters, seed, sample weights and early-stopping policy as the folds: the last "
     "training.val_fraction of the timeline, purged by label span, held out); per ensemble and target, its "

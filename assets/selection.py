@@ -13,6 +13,7 @@ from foxml_dagster.features import feature_set
 from foxml_dagster.labels import make_labels
 from foxml_dagster.selection import rank_targets, select_features
 from foxml_dagster.trials import TrialSpace, trials_on
+from jobs.executor import WHOLE_MACHINE_TAG
 from resources.home import Experiment, FoxmlHome
 from resources.ray import RayResource
 
@@ -130,6 +131,7 @@ def selected_features(
     "Each target's averaged test predictions are also traded bar to bar with the configured "
     "signal (one return per bar): Sharpe, PSR and the deflated Sharpe against every trial run on "
     "this data set (the `trials` history), with the reasons.",
+    op_tags={WHOLE_MACHINE_TAG: "true"},
 )
 def target_ranking(
     context: dg.AssetExecutionContext,

@@ -16,7 +16,7 @@ import polars as pl
 from assets.metadata import markdown_table
 from foxml_dagster.dataset import read_training_frame
 from foxml_dagster.training import LEAK_KINDS, TrainingConfig, audit_predictions, train_out_of_fold
-from jobs.executor import LOCAL_RAY_TAG
+from jobs.executor import WHOLE_MACHINE_TAG
 from resources.home import Experiment, FoxmlHome
 from resources.ray import RayResource
 
@@ -56,7 +56,7 @@ def _family_assets(family: str) -> dg.AssetsDefinition:
             ),
         },
         deps=["leakage_report"],
-        op_tags={LOCAL_RAY_TAG: "true"},
+        op_tags={WHOLE_MACHINE_TAG: "true"},
         description=f"Fit the {family} family on every purged fold, one Ray task per (target, fold).",
     )
     def train_family(

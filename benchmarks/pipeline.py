@@ -246,6 +246,18 @@ def _order(results: list[dict]):
     return lambda step: first.get(step, 1_000)
 
 
+def _slowest(result: dict, n: int = 3) -> str:
+    stages = sorted(result["stages"], key=lambda s: -s["seconds"])[:n]
+    return ", ".join(f"{s['step']} {s['seconds']:.0f} s" for s in stages)
+
+
+def _at_peak(result: dict) -> str:
+    """The steps whose window holds the run's peak sample (a step's peak is the tree's while it ran)."""
+    sampled = [s for s in result["stages"] if s["peak_mb"] == s["peak_mb"]]  # NaN: no sample inside
+    top = max((s["peak_mb"] for s in sampled), default=0)
+    return " and ".join(s["step"] for s in sampled if s["peak_mb"] >= top - 1) or "between steps"
+
+
 def _targets(results: list[dict]) -> list[str]:
     by_rows = sorted(results, key=lambda r: r["symbols"])
     small, large = by_rows[0], by_rows[-1]
@@ -255,11 +267,13 @@ def _targets(results: list[dict]) -> list[str]:
     out.append(
         f"- {small['symbols']} symbols in under {TARGET_1M_SECONDS // 60} minutes: "
         f"{'met' if met else 'missed'} ({minutes:.1f} min, {minutes / (TARGET_1M_SECONDS / 60):.2f}x the target)"
+        + ("" if met else f"; slowest steps: {_slowest(small)}")
     )
     met = small["ok"] and small["peak_mb"] <= TARGET_1M_MB
     out.append(
         f"- {small['symbols']} symbols under {TARGET_1M_MB / 1024:.0f} GB peak PSS: {'met' if met else 'missed'} "
         f"({_fmt_mb(small['peak_mb'])}, {small['peak_mb'] / TARGET_1M_MB:.2f}x the target)"
+        + ("" if met else f"; running at the peak: {_at_peak(small)}")
     )
     if large is not small:
         met = large["ok"] and large["peak_mb"] <= TARGET_10M_MB

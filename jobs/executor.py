@@ -33,18 +33,22 @@ FORKSERVER_PRELOAD = (
 )
 
 
-#: Op tag of the steps that start a private local Ray (training, production refits).
-LOCAL_RAY_TAG = "foxml/local_ray"
+#: Op tag of the steps that each take the whole machine on one machine: a private local Ray over
+#: every core (training, production refits), or a working set that grows with the panel (target
+#: ranking, which fits on every row of each target; the scores and the strategy grid, one
+#: prediction per sample and model).
+WHOLE_MACHINE_TAG = "foxml/whole_machine"
 
 
 def _step_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """The forkserver start method, and one local-Ray step at a time, unless run config says otherwise.
+    """The forkserver start method, and one whole-machine step at a time, unless run config says
+    otherwise.
 
     A local Ray takes every core of the machine for its workers, and holds its object store and
     workers' memory until its step ends: two such steps side by side gain no speed and double the
-    memory (at a million rows, two training steps at once were the run's 15.8 GB peak). With a
-    cluster (RAY_ADDRESS set where the run starts) the steps share its capacity instead and run
-    side by side."""
+    memory (at a million rows, two training steps at once were the run's 15.8 GB peak; target
+    ranking beside training, 8.0 GB). With a cluster (RAY_ADDRESS set where the run starts) the
+    training runs there, and the steps run side by side."""
     multiprocess = config.get("multiprocess")
     if multiprocess is None:
         return config
@@ -52,7 +56,7 @@ def _step_defaults(config: dict[str, Any]) -> dict[str, Any]:
     if "start_method" not in multiprocess and "forkserver" in multiprocessing.get_all_start_methods():
         multiprocess["start_method"] = {"forkserver": {"preload_modules": list(FORKSERVER_PRELOAD)}}
     if "tag_concurrency_limits" not in multiprocess and not os.environ.get("RAY_ADDRESS"):
-        multiprocess["tag_concurrency_limits"] = [{"key": LOCAL_RAY_TAG, "limit": 1}]
+        multiprocess["tag_concurrency_limits"] = [{"key": WHOLE_MACHINE_TAG, "limit": 1}]
     return {"multiprocess": multiprocess}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from jobs.executor import FORKSERVER_PRELOAD, step_executor
+from jobs.executor import FORKSERVER_PRELOAD, WHOLE_MACHINE_TAG, _step_defaults, step_executor
 
 
 @dg.op
@@ -60,3 +60,23 @@ def test_spawn_can_still_be_chosen(tmp_path: Path) -> None:
 def test_in_process_can_still_be_chosen(tmp_path: Path) -> None:
     pid, _ = _step_pid_and_parent(tmp_path, {"execution": {"config": {"in_process": {}}}})
     assert pid == os.getpid()
+
+
+def test_whole_machine_steps_run_one_at_a_time_on_one_machine_and_side_by_side_on_a_cluster(monkeypatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    limits = _step_defaults({"multiprocess": {}})["multiprocess"]["tag_concurrency_limits"]
+    assert limits == [{"key": WHOLE_MACHINE_TAG, "limit": 1}]
+    chosen = {"multiprocess": {"tag_concurrency_limits": []}}
+    assert _step_defaults(chosen)["multiprocess"]["tag_concurrency_limits"] == []
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert "tag_concurrency_limits" not in _step_defaults({"multiprocess": {}})["multiprocess"]
+
+
+def test_the_steps_that_take_the_whole_machine_carry_the_tag() -> None:
+    from foxml_dagster.definitions import defs
+
+    job = defs.resolve_job_def("full_pipeline")
+    tagged = {node.name for node in job.graph.nodes if node.definition.tags.get(WHOLE_MACHINE_TAG)}
+    training = {node.name for node in job.graph.nodes if node.name.startswith("train_")}
+    assert training and training <= tagged
+    assert {"production_models", "target_ranking", "model_scores", "strategy_returns"} <= tagged

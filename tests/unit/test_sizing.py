@@ -70,6 +70,16 @@ def test_topk_dropout_drops_a_holding_that_has_no_score():
     symbols = np.array(["A", "B", "C", "B", "C"])  # A has no bar at ts 2
     w = topk_dropout(ts, symbols, np.array([0.9, 0.8, 0.1, 0.8, 0.1]), k=2, n_drop=0, long_short=False)
     np.testing.assert_allclose(w, [0.5, 0.5, 0.0, 0.5, 0.5])
+    # A NaN score is no score: A leaves at ts 2 as if it had no bar, and holds no weight there.
+    ts = np.array([1, 1, 1, 2, 2, 2])
+    symbols = np.array(["A", "B", "C", "A", "B", "C"])
+    w = topk_dropout(ts, symbols, np.array([0.9, 0.8, 0.1, np.nan, 0.8, 0.1]), k=2, n_drop=0, long_short=False)
+    np.testing.assert_allclose(w, [0.5, 0.5, 0.0, 0.0, 0.5, 0.5])
+
+
+def test_topk_dropout_refuses_two_scores_for_one_symbol_at_one_bar():
+    with pytest.raises(ValueError, match="one score per symbol and bar"):
+        topk_dropout(np.array([1, 1]), np.array(["A", "A"]), np.array([0.1, 0.2]), k=1, n_drop=0, long_short=False)
 
 
 def test_vol_target_scales_a_known_volatility_to_the_target():

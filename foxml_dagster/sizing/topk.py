@@ -20,6 +20,7 @@ from __future__ import annotations
 from itertools import islice
 
 import numpy as np
+import polars as pl
 
 __all__ = ["topk_dropout"]
 
@@ -50,7 +51,7 @@ def topk_dropout(
         raise ValueError(f"topk_dropout needs k >= 1 and n_drop >= 0, got k={k}, n_drop={n_drop}")
     ts, scores = np.asarray(ts), np.asarray(scores, dtype=np.float64)
     # Integer codes in the names' sorted order, so ties on a score break by symbol name.
-    codes = np.unique(np.asarray(symbols), return_inverse=True)[1].reshape(-1)
+    codes = pl.Series(np.asarray(symbols)).cast(pl.String).rank("dense").to_numpy().astype(np.int64) - 1
     order = np.lexsort((codes, ts))
     order = order[~np.isnan(scores[order])]
     stamps, named = ts[order], codes[order]

@@ -144,7 +144,7 @@ def write_parquet_batches_atomic(batches: Iterable[pl.DataFrame], path: LakePath
                 writer, schema = pq.ParquetWriter(tmp, table.schema, compression="zstd"), batch.schema
             elif batch.schema != schema:
                 raise ValueError(f"{path.name}: a batch's columns {batch.schema} differ from the first's {schema}")
-            writer.write_table(table.cast(writer.schema), row_group_size=_ROW_GROUP_ROWS)
+            writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
             rows += batch.height
         if writer is None:
             return 0, None
@@ -183,12 +183,16 @@ def _put_object(data: bytes, path: LakePath) -> LakePath:
     try:
         path.fs.pipe_file(path.path, data)
     except Exception as exc:  # botocore/aiohttp errors name the bucket and the reason, never the keys
-        raise OSError(
-            f"{path}: could not write {len(data)} bytes to object storage ({type(exc).__name__}: {exc}); "
-            "check that the bucket exists and that the AWS_* credentials and AWS_ENDPOINT_URL in the "
-            "environment reach it"
-        ) from exc
+        raise _write_error(path, len(data), exc) from exc
     return path
+
+
+def _write_error(path: LakePath, size: int, exc: Exception) -> OSError:
+    return OSError(
+        f"{path}: could not write {size} bytes to object storage ({type(exc).__name__}: {exc}); "
+        "check that the bucket exists and that the AWS_* credentials and AWS_ENDPOINT_URL in the "
+        "environment reach it"
+    )
 
 
 def _put_file(local: Path, path: LakePath) -> None:
@@ -197,11 +201,7 @@ def _put_file(local: Path, path: LakePath) -> None:
     try:
         path.fs.put_file(str(local), path.path)
     except Exception as exc:
-        raise OSError(
-            f"{path}: could not upload {local.stat().st_size} bytes to object storage ({type(exc).__name__}: "
-            f"{exc}); check that the bucket exists and that the AWS_* credentials and AWS_ENDPOINT_URL in the "
-            "environment reach it"
-        ) from exc
+        raise _write_error(path, local.stat().st_size, exc) from exc
 
 
 def read_parquet_file(path: LakePath) -> pl.DataFrame:
